@@ -1,0 +1,14 @@
+"""skvcreg: Variance-Covariance Regularization for scikit-learn users.
+
+VCReg applied to the output of a separable random projector makes the projector's
+*inputs* pairwise independent (Mialon, Balestriero & LeCun, arXiv 2209.14905). The
+package turns that into a blind source separation estimator (:class:`VCRegICA`),
+independence metrics (:mod:`skvcreg.metrics`) and source generators
+(:mod:`skvcreg.datasets`).
+"""
+
+__version__ = "0.1.0"
+
+from ._ica import VCRegICA
+
+__all__ = ["VCRegICA", "__version__"]

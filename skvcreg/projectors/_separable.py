@@ -1,0 +1,118 @@
+"""The frozen random *separable* projector of the projector lemma (DESIGN.md §2).
+
+The same random map ``psi: R -> R^L`` is applied to every input column, so the
+output covariance's off-diagonal blocks are HSIC statistics between the inputs with
+the kernel ``k(a, b) = psi(a)^T psi(b)``.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["SeparableRandomProjector"]
+
+
+class SeparableRandomProjector(nn.Module):
+    """Apply one frozen random feature map ``psi`` to each input column.
+
+    ``Y`` of shape ``(..., n, m)`` maps to ``Q`` of shape ``(..., n, m * L)`` whose
+    block ``j`` (columns ``j*L`` to ``(j+1)*L``) is ``psi(Y[..., j])``. Nothing is
+    trained: the weights are buffers drawn once from ``generator``.
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(64,)
+        Widths of the random layers of ``psi``; ``L = widths[-1]``. The first layer
+        is the random feature map; each further layer is a random linear map
+        followed by a ReLU, scaled so the kernel stays of order one.
+    kind : {"fourier", "relu"}, default="fourier"
+        First layer. ``"fourier"``: ``sqrt(2/L) cos(w t + b)`` with ``w ~ N(0,
+        s^-2)`` and ``b ~ U[0, 2 pi)``, so ``psi(a)^T psi(b)`` approximates the
+        Gaussian kernel ``exp(-(a - b)^2 / (2 s^2))`` (Rahimi & Recht 2007).
+        ``"relu"``: ``sqrt(2/L) max(0, w (t - k))`` with ``w ~ N(0, s^-2)`` and
+        knots ``k ~ N(0, s^2 / 2)``: random ramps hinged where white data lie.
+    bandwidths : float or tuple of float, default=1.0
+        Kernel bandwidths ``s``. With several, the first layer's features are
+        split among them in turn, giving a mixture of kernels. Inputs are assumed
+        of unit scale (whitened components).
+    generator : torch.Generator, default=None
+        Source of the random weights; ``None`` uses a fresh unseeded generator.
+    dtype : torch.dtype, default=torch.float64
+        Dtype of the weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.projectors import SeparableRandomProjector
+    >>> g = torch.Generator().manual_seed(0)
+    >>> projector = SeparableRandomProjector((16,), generator=g)
+    >>> projector(torch.randn(100, 3, dtype=torch.float64, generator=g)).shape
+    torch.Size([100, 48])
+    """
+
+    def __init__(
+        self,
+        widths=(64,),
+        *,
+        kind="fourier",
+        bandwidths=1.0,
+        generator=None,
+        dtype=torch.float64,
+    ):
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be positive integers, got {widths}.")
+        if kind not in ("fourier", "relu"):
+            raise ValueError(f"kind must be 'fourier' or 'relu', got {kind!r}.")
+        bandwidths = torch.as_tensor(bandwidths, dtype=dtype).reshape(-1)
+        if not bool(torch.all(bandwidths > 0)):
+            raise ValueError("bandwidths must be positive.")
+        if generator is None:
+            generator = torch.Generator()
+        self.kind = kind
+        self.widths = widths
+        width = widths[0]
+        scale = bandwidths[torch.arange(width) % len(bandwidths)]
+        weight = torch.randn(width, generator=generator, dtype=dtype) / scale
+        if kind == "fourier":
+            bias = 2 * math.pi * torch.rand(width, generator=generator, dtype=dtype)
+        else:
+            knots = torch.randn(width, generator=generator, dtype=dtype) * scale
+            bias = -weight * knots / math.sqrt(2.0)
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.hidden = nn.ModuleList()
+        for w_in, w_out in zip(widths[:-1], widths[1:], strict=False):
+            layer = nn.Linear(w_in, w_out, dtype=dtype)
+            with torch.no_grad():
+                layer.weight.copy_(
+                    torch.randn(w_out, w_in, generator=generator, dtype=dtype)
+                    * math.sqrt(2.0 / w_in)
+                )
+                layer.bias.zero_()
+            layer.requires_grad_(False)
+            self.hidden.append(layer)
+
+    @property
+    def out_width(self):
+        """``L``, the number of features per input column."""
+        return self.widths[-1]
+
+    def feature_map(self, t):
+        """``psi`` applied elementwise: ``(...,) -> (..., L)``."""
+        scale = math.sqrt(2.0 / self.widths[0])
+        if self.kind == "relu":  # relu(c x) = c relu(x): fold the scale in.
+            h = torch.addcmul(self.bias * scale, t.unsqueeze(-1), self.weight * scale)
+            h = torch.relu_(h)
+        else:
+            h = torch.cos_(torch.addcmul(self.bias, t.unsqueeze(-1), self.weight))
+            h = h.mul_(scale)
+        for layer in self.hidden:
+            h = torch.relu(layer(h)) * math.sqrt(2.0 / layer.out_features)
+        return h
+
+    def forward(self, Y):
+        """Map ``Y`` of shape ``(..., n, m)`` to ``(..., n, m * L)``."""
+        return self.feature_map(Y).flatten(-2)

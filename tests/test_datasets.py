@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skvcreg.datasets import DENSITIES, make_ica_mixture, make_sources
+
+
+@pytest.mark.parametrize("density", sorted(DENSITIES))
+def test_make_sources_standardised(density):
+    # 200k samples: the sample mean and variance are within ~0.03 of 0 and 1
+    # for every density (t3 has the slowest variance convergence).
+    S = make_sources(density, 200_000, random_state=0)
+    assert S.shape == (200_000, 1)
+    assert abs(S.mean()) < 0.02
+    assert S.var() == pytest.approx(1.0, abs=0.06)
+
+
+def test_make_sources_skewed_and_multimodal():
+    # (j) is a 1:3 mixture of two narrow Gaussians: skewed and bimodal.
+    s = make_sources("j", 100_000, random_state=0)[:, 0]
+    skewness = np.mean(s**3)
+    assert skewness < -0.5
+    hist, _ = np.histogram(s, bins=20)
+    assert hist[9:12].sum() < hist.max()  # a dip between the modes
+
+
+def test_make_sources_reproducible_and_columns():
+    a = make_sources(["a", "q", "uniform"], 50, random_state=3)
+    b = make_sources(["a", "q", "uniform"], 50, random_state=3)
+    assert a.shape == (50, 3)
+    assert_allclose(a, b)
+    assert make_sources(4, 10, random_state=0).shape == (10, 4)
+
+
+@pytest.mark.parametrize(
+    "densities, match",
+    [(["z"], "Unknown densities"), ([], "Unknown densities"), (0, "must be >= 1")],
+)
+def test_make_sources_bad_densities(densities, match):
+    with pytest.raises(ValueError, match=match):
+        make_sources(densities, 10)
+
+
+def test_make_sources_bad_n_samples():
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        make_sources("a", 0)
+
+
+def test_make_ica_mixture_bach_jordan_conditioning():
+    X, S, A = make_ica_mixture(["j", "q"], 500, random_state=0)
+    assert_allclose(X, S @ A.T)
+    singular = np.linalg.svd(A, compute_uv=False)
+    assert singular.min() == pytest.approx(1.0)
+    assert 1.0 <= singular.max() <= 2.0
+
+
+@pytest.mark.parametrize("mixing", ["bach-jordan", "normal", "orthogonal"])
+def test_make_ica_mixture_shapes(mixing):
+    X, S, A = make_ica_mixture(3, 100, n_features=5, mixing=mixing, random_state=0)
+    assert X.shape == (100, 5) and S.shape == (100, 3) and A.shape == (5, 3)
+    assert np.linalg.matrix_rank(A) == 3
+    if mixing == "orthogonal":
+        assert_allclose(A.T @ A, np.eye(3), atol=1e-12)
+
+
+def test_make_ica_mixture_errors():
+    with pytest.raises(ValueError, match="smaller than the number of sources"):
+        make_ica_mixture(3, 10, n_features=2)
+    with pytest.raises(ValueError, match="mixing must be"):
+        make_ica_mixture(2, 10, mixing="bad")
