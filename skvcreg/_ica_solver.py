@@ -1,0 +1,250 @@
+"""Solver layer of VCRegICA: Jacobi sweeps of plane rotations on white data.
+
+The contrast is the covariance part of VCReg on the output of a frozen random
+separable projector, with each component's block of features whitened (the ideal
+that VCReg's variance and covariance terms push a projector towards). For a pair of
+components it is the normalised cross-covariance of their features,
+
+    T(y_i, y_j) = || (C_ii + eps I)^-1/2 C_ij (C_jj + eps I)^-1/2 ||_F^2,
+
+which by the projector lemma is a normalised HSIC (NOCCO, Fukumizu et al. 2008):
+zero when ``y_i`` and ``y_j`` are independent. On white data the unmixing is a
+rotation; a rotation is a product of plane (Givens) rotations, so each sweep visits
+every pair of components and sets its angle to the global minimiser of ``T`` over
+``[-pi/4, pi/4)`` (the contrast has period ``pi/2``): a grid of angles evaluated in
+one batched product and interpolated by its trigonometric series. Later sweeps
+polish with parabolic descent steps that never increase the contrast. Disjoint
+pairs are rotated together (a round-robin schedule), so a sweep is ``m - 1``
+batched steps.
+
+This module only optimises and reports: ``(W, info)`` with ``converged``,
+``n_iter`` and ``loss_curve``. Warnings and numpy conversion belong to the estimator.
+"""
+
+import math
+
+import torch
+
+__all__ = ["pair_contrast", "round_robin", "solve_rotation"]
+
+_PERIOD = math.pi / 2
+
+
+def pair_contrast(Y, projector, *, regularization=0.1):
+    """Normalised cross-covariance contrast of pairs of components.
+
+    Parameters
+    ----------
+    Y : Tensor of shape (..., n, 2)
+        Pairs of components (batch dimensions first).
+    projector : SeparableRandomProjector
+        The frozen separable map ``psi`` applied to each component.
+    regularization : float, default=0.1
+        ``eps`` relative to the mean eigenvalue of each feature covariance.
+
+    Returns
+    -------
+    Tensor of shape (...,)
+        ``T(y_1, y_2)``, zero for independent components.
+    """
+    n = Y.shape[-2]
+    F = projector(Y.reshape(-1, n, 2))  # (B, n, 2L)
+    mean = F.mean(dim=1)
+    # Covariance without a centred copy of F: (F^T F - n mean mean^T) / (n - 1).
+    C = torch.baddbmm(
+        F.transpose(1, 2) @ F, mean[:, :, None], mean[:, None, :], alpha=-n
+    )
+    C = C.reshape(*Y.shape[:-2], *C.shape[1:]) / (n - 1)
+    width = F.shape[-1] // 2
+    eye = torch.eye(width, dtype=C.dtype, device=C.device)
+    blocks = []
+    for k in (0, 1):
+        Ck = C[..., k * width : (k + 1) * width, k * width : (k + 1) * width]
+        scale = Ck.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
+        blocks.append(Ck + (regularization * scale + 1e-12) * eye)
+    L1, info1 = torch.linalg.cholesky_ex(blocks[0])
+    L2, info2 = torch.linalg.cholesky_ex(blocks[1])
+    C12 = C[..., :width, width:]
+    M = torch.linalg.solve_triangular(L1, C12, upper=False)
+    M = torch.linalg.solve_triangular(L2, M.transpose(-1, -2), upper=False)
+    return (M**2).sum(dim=(-2, -1)) / width
+
+
+def round_robin(m):
+    """Rounds of disjoint pairs covering every pair of ``range(m)`` once."""
+    players = list(range(m)) + ([None] if m % 2 else [])
+    rounds = []
+    for _ in range(len(players) - 1):
+        half = len(players) // 2
+        pairs = [
+            (min(a, b), max(a, b))
+            for a, b in zip(players[:half], players[::-1][:half], strict=True)
+            if a is not None and b is not None
+        ]
+        rounds.append(pairs)
+        players = [players[0], players[-1], *players[1:-1]]
+    return rounds
+
+
+def _rotate(Y, theta):
+    """Rotate pairs ``Y (..., n, 2)`` by angles ``theta (...,)``."""
+    c, s = torch.cos(theta)[..., None], torch.sin(theta)[..., None]
+    y1, y2 = Y[..., 0], Y[..., 1]
+    return torch.stack((c * y1 + s * y2, c * y2 - s * y1), dim=-1)
+
+
+def _parabola_vertex(values, step):
+    """Offset of the vertex of the parabola through three equally spaced values."""
+    left, mid, right = values.unbind(-1)
+    curvature = left - 2 * mid + right
+    offset = 0.5 * step * (left - right) / torch.where(curvature > 0, curvature, 1.0)
+    offset = torch.where(curvature > 0, offset, torch.zeros_like(offset))
+    return offset.clamp(-step, step)
+
+
+def _contrast_at(pairs, projector, theta, regularization):
+    """Contrast of each pair ``(P, n, 2)`` at angles ``theta (P, k)``."""
+    return pair_contrast(
+        _rotate(pairs[:, None], theta), projector, regularization=regularization
+    )
+
+
+def _local_angles(pairs, projector, step, regularization):
+    """Descent step from angle zero: two parabolic fits, then a check.
+
+    The stencils ``{-h, 0, h}`` and ``t1 + {-h/4, 0, h/4}`` give parabola
+    vertices ``t1`` and ``t2``; the angle returned is the best of ``0``, ``t1``
+    and ``t2``, so the contrast never increases. Returns ``(theta, value)``.
+    """
+    offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=pairs.dtype, device=pairs.device)
+    values = _contrast_at(pairs, projector, step * offsets[None, :], regularization)
+    zero_value = values[:, 1]
+    t1 = _parabola_vertex(values, step)
+    values = _contrast_at(
+        pairs, projector, t1[:, None] + step / 4 * offsets, regularization
+    )
+    t2 = t1 + _parabola_vertex(values, step / 4)
+    t2_value = _contrast_at(pairs, projector, t2[:, None], regularization)[:, 0]
+    candidates = torch.stack((torch.zeros_like(t1), t1, t2), dim=1)
+    candidate_values = torch.stack((zero_value, values[:, 1], t2_value), dim=1)
+    best = candidate_values.argmin(dim=1, keepdim=True)
+    return candidates.gather(1, best)[:, 0], candidate_values.gather(1, best)[:, 0]
+
+
+def _global_angles(pairs, projector, n_angles, regularization, coarse_rows):
+    """Global minimiser of the contrast over the angle for a batch of pairs.
+
+    ``pairs`` has shape ``(P, n, 2)``. The contrast is evaluated on a grid of
+    ``n_angles`` angles over one period (on the rows ``coarse_rows``, all when
+    ``None``), interpolated by its trigonometric series (the contrast is smooth
+    and ``pi/2``-periodic), minimised on a fine grid, then refined by
+    ``n_refine`` parabolic steps on all rows. Returns ``(theta, value)``.
+    """
+    dtype, device = pairs.dtype, pairs.device
+    step = _PERIOD / n_angles
+    grid = torch.arange(n_angles, dtype=dtype, device=device) * step - _PERIOD / 2
+    coarse = pairs if coarse_rows is None else pairs[:, coarse_rows]
+    values = pair_contrast(
+        _rotate(coarse[:, None], grid[None, :]),
+        projector,
+        regularization=regularization,
+    )  # (P, K)
+    oversample = 32
+    fine = torch.fft.irfft(torch.fft.rfft(values, dim=1), n=n_angles * oversample)
+    fine = fine * oversample  # irfft of the zero-padded series
+    fine_step = step / oversample
+    best = fine.argmin(dim=1)
+    neighbours = torch.stack((best - 1, best, best + 1), dim=1) % fine.shape[1]
+    theta = grid[0] + best.to(dtype) * fine_step
+    theta = theta + _parabola_vertex(fine.gather(1, neighbours), fine_step)
+    value = fine.gather(1, best[:, None])[:, 0]
+    return theta, value
+
+
+def solve_rotation(
+    Z,
+    projector,
+    *,
+    max_iter=20,
+    tol=1e-3,
+    n_angles=16,
+    regularization=0.1,
+    max_samples=None,
+    coarse_samples=None,
+    generator=None,
+    callback=None,
+):
+    """Find the rotation ``W`` making the columns of ``Z @ W.T`` independent.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, m)
+        White data (zero mean, identity covariance).
+    projector : SeparableRandomProjector
+        Frozen separable random projector defining the contrast.
+    max_iter : int, default=20
+        Maximum number of sweeps over all pairs.
+    tol : float, default=1e-3
+        Converged when no plane rotation in a sweep exceeds ``tol`` radians (with
+        two components, after the first sweep's global search).
+    n_angles : int, default=16
+        Size of the global grid of angles searched for each pair.
+    regularization : float, default=0.1
+        Relative ridge added to each block's feature covariance.
+    max_samples : int, default=None
+        Rows used to evaluate the contrast (a random subset drawn with
+        ``generator``); ``None`` uses them all.
+    coarse_samples : int, default=None
+        Rows used for the global grid search of the first sweep (``None``: all);
+        the parabolic refinements use all ``max_samples`` rows.
+    generator : torch.Generator, default=None
+        Draws the subsets of rows.
+    callback : callable, default=None
+        Called as ``callback(sweep, loss, max_angle)`` after each sweep.
+
+    Returns
+    -------
+    W : Tensor of shape (m, m)
+        Orthogonal unmixing of ``Z``.
+    info : dict
+        ``converged`` (bool), ``n_iter`` (sweeps run) and ``loss_curve`` (the sum
+        of the pair contrasts accepted during each sweep).
+    """
+    n, m = Z.shape
+    if max_samples is not None and n > max_samples:
+        rows = torch.randperm(n, generator=generator)[:max_samples].to(Z.device)
+        Z = Z[rows]
+    n = Z.shape[0]
+    coarse_rows = None
+    if coarse_samples is not None and n > coarse_samples:
+        coarse_rows = torch.randperm(n, generator=generator)[:coarse_samples]
+        coarse_rows = coarse_rows.to(Z.device)
+    W = torch.eye(m, dtype=Z.dtype, device=Z.device)
+    Y = Z.clone()
+    rounds = round_robin(m)
+    step = _PERIOD / n_angles / 2
+    loss_curve, converged, sweep = [], m < 2, 0
+    while not converged and sweep < max_iter:
+        sweep += 1
+        loss, max_angle = 0.0, 0.0
+        for pairs in rounds:
+            index = torch.tensor(pairs, device=Z.device)  # (P, 2)
+            batch = Y[:, index].permute(1, 0, 2)  # (P, n, 2)
+            if sweep == 1:
+                theta, value = _global_angles(
+                    batch, projector, n_angles, regularization, coarse_rows
+                )
+            else:  # later sweeps polish: a descent step from the current angle.
+                theta, value = _local_angles(batch, projector, step, regularization)
+            theta = torch.remainder(theta + _PERIOD / 2, _PERIOD) - _PERIOD / 2
+            Y[:, index] = _rotate(batch, theta).permute(1, 0, 2)
+            W[index] = _rotate(W[index].transpose(1, 2), theta).transpose(1, 2)
+            loss += float(value.sum())
+            max_angle = max(max_angle, float(theta.abs().max()))
+        loss_curve.append(loss)
+        # With two components the first sweep's global search is the solution.
+        converged = max_angle < tol or m == 2
+        if callback is not None:
+            callback(sweep, loss, max_angle)
+    info = {"converged": converged, "n_iter": sweep, "loss_curve": loss_curve}
+    return W, info
