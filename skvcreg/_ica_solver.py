@@ -28,6 +28,7 @@ import torch
 __all__ = ["pair_contrast", "round_robin", "solve_rotation"]
 
 _PERIOD = math.pi / 2
+_GLOBAL_SWEEPS = 1
 
 
 def pair_contrast(Y, projector, *, regularization=0.1):
@@ -93,13 +94,20 @@ def _rotate(Y, theta):
     return torch.stack((c * y1 + s * y2, c * y2 - s * y1), dim=-1)
 
 
-def _parabola_vertex(values, step):
-    """Offset of the vertex of the parabola through three equally spaced values."""
+def _parabola_vertex(values, step, limit=None):
+    """Step towards the minimum from three values spaced ``step`` apart.
+
+    The vertex of the parabola through them where it is convex, clamped to
+    ``[-limit, limit]`` (default ``step``); a step of ``limit`` towards the lower
+    neighbour where it is not.
+    """
+    limit = step if limit is None else limit
     left, mid, right = values.unbind(-1)
     curvature = left - 2 * mid + right
-    offset = 0.5 * step * (left - right) / torch.where(curvature > 0, curvature, 1.0)
-    offset = torch.where(curvature > 0, offset, torch.zeros_like(offset))
-    return offset.clamp(-step, step)
+    convex = curvature > 0
+    offset = 0.5 * step * (left - right) / torch.where(convex, curvature, 1.0)
+    downhill = limit * torch.sign(left - right)
+    return torch.where(convex, offset, downhill).clamp(-limit, limit)
 
 
 def _contrast_at(pairs, projector, theta, regularization):
@@ -110,23 +118,18 @@ def _contrast_at(pairs, projector, theta, regularization):
 
 
 def _local_angles(pairs, projector, step, regularization):
-    """Descent step from angle zero: two parabolic fits, then a check.
+    """Descent step from angle zero: a parabolic fit, then a check.
 
-    The stencils ``{-h, 0, h}`` and ``t1 + {-h/4, 0, h/4}`` give parabola
-    vertices ``t1`` and ``t2``; the angle returned is the best of ``0``, ``t1``
-    and ``t2``, so the contrast never increases. Returns ``(theta, value)``.
+    The stencil ``{-h, 0, h}`` gives the parabola vertex ``t`` (at most ``2h``
+    away); the angle returned is the best of ``-h``, ``0``, ``h`` and ``t``, so
+    the contrast never increases. Returns ``(theta, value)``.
     """
     offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=pairs.dtype, device=pairs.device)
     values = _contrast_at(pairs, projector, step * offsets[None, :], regularization)
-    zero_value = values[:, 1]
-    t1 = _parabola_vertex(values, step)
-    values = _contrast_at(
-        pairs, projector, t1[:, None] + step / 4 * offsets, regularization
-    )
-    t2 = t1 + _parabola_vertex(values, step / 4)
-    t2_value = _contrast_at(pairs, projector, t2[:, None], regularization)[:, 0]
-    candidates = torch.stack((torch.zeros_like(t1), t1, t2), dim=1)
-    candidate_values = torch.stack((zero_value, values[:, 1], t2_value), dim=1)
+    vertex = _parabola_vertex(values, step, limit=2 * step)[:, None]
+    vertex_value = _contrast_at(pairs, projector, vertex, regularization)
+    candidates = torch.cat((step * offsets.expand(len(pairs), 3), vertex), dim=1)
+    candidate_values = torch.cat((values, vertex_value), dim=1)
     best = candidate_values.argmin(dim=1, keepdim=True)
     return candidates.gather(1, best)[:, 0], candidate_values.gather(1, best)[:, 0]
 
@@ -230,7 +233,7 @@ def solve_rotation(
         for pairs in rounds:
             index = torch.tensor(pairs, device=Z.device)  # (P, 2)
             batch = Y[:, index].permute(1, 0, 2)  # (P, n, 2)
-            if sweep == 1:
+            if sweep <= _GLOBAL_SWEEPS:
                 theta, value = _global_angles(
                     batch, projector, n_angles, regularization, coarse_rows
                 )
