@@ -1,0 +1,207 @@
+"""Scores for blind source separation: the Amari error and source matching."""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def _as_finite_2d(array, name):
+    array = np.asarray(array)
+    if np.iscomplexobj(array):
+        raise ValueError(f"{name} must be real, got a complex array.")
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {array.ndim} dimension(s).")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}).")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array
+
+
+def amari_distance(W, A):
+    """Amari error of an estimated unmixing matrix against the true mixing matrix.
+
+    With ``P = W @ A`` (``m x m``) and ``|p_ij|`` its absolute entries,
+
+    .. math::
+
+        d = \\frac{1}{2m} \\sum_i \\Big(\\frac{\\sum_j |p_{ij}|}{\\max_j |p_{ij}|}
+        - 1\\Big) + \\frac{1}{2m} \\sum_j \\Big(\\frac{\\sum_i |p_{ij}|}
+        {\\max_i |p_{ij}|} - 1\\Big)
+
+    (Bach & Jordan 2002): absolute values, not squares, and a ``1/(2m)``
+    normalisation, so that ``d`` lies in ``[0, m - 1]``. It is 0 if and only if
+    ``P`` is a scaled permutation matrix (perfect separation up to order, sign and
+    scale) and ``m - 1`` when every entry of ``P`` has the same magnitude. Papers
+    usually report ``100 * d``; other normalisations (squared entries, a factor
+    ``1 / (2m(m-1))``) give different numbers.
+
+    Parameters
+    ----------
+    W : array-like of shape (m, d)
+        Estimated unmixing matrix (for instance ``VCRegICA().components_``).
+    A : array-like of shape (d, m)
+        True mixing matrix, so that observations are ``X = S @ A.T``.
+
+    Returns
+    -------
+    distance : float
+        The Amari error, in ``[0, m - 1]``.
+
+    Raises
+    ------
+    ValueError
+        If an input is not a finite 2-D array, the shapes do not chain, ``W @ A``
+        is not square, or ``W @ A`` has a row or a column of zeros (the ratio is
+        then undefined: a source was lost).
+
+    See Also
+    --------
+    match_sources : align estimated sources with true ones.
+
+    References
+    ----------
+    .. [1] F. R. Bach and M. I. Jordan, "Kernel independent component analysis",
+       JMLR 3, 2002.
+    .. [2] S. Amari, A. Cichocki and H. H. Yang, "A new learning algorithm for blind
+       signal separation", NeurIPS 1996.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvcreg.metrics import amari_distance
+    >>> A = np.array([[1.0, 0.5], [0.2, 1.0]])
+    >>> W = np.array([[0.0, 3.0], [-2.0, 0.0]]) @ np.linalg.inv(A)
+    >>> round(amari_distance(W, A), 12)
+    0.0
+    >>> float(amari_distance(np.eye(2), np.ones((2, 2))))
+    1.0
+    """
+    W = _as_finite_2d(W, "W")
+    A = _as_finite_2d(A, "A")
+    if W.shape[1] != A.shape[0]:
+        raise ValueError(
+            f"W @ A is undefined: W has shape {W.shape} and A has shape {A.shape}."
+        )
+    P = np.abs(W @ A)
+    m = P.shape[0]
+    if P.shape[1] != m:
+        raise ValueError(
+            f"W @ A must be square to compare sources, got shape {P.shape} "
+            f"(W {W.shape}, A {A.shape})."
+        )
+    row_max = P.max(axis=1)
+    col_max = P.max(axis=0)
+    if np.any(row_max == 0) or np.any(col_max == 0):
+        raise ValueError(
+            "W @ A has a row or a column of zeros: the Amari error is undefined "
+            "(a source is missing from the estimate)."
+        )
+    rows = np.sum(P.sum(axis=1) / row_max - 1.0)
+    cols = np.sum(P.sum(axis=0) / col_max - 1.0)
+    return float((rows + cols) / (2.0 * m))
+
+
+class SourceMatch(NamedTuple):
+    """Result of :func:`match_sources` (a named tuple, so it also unpacks).
+
+    Attributes
+    ----------
+    aligned : ndarray of shape (n_samples, n_true)
+        ``S_est[:, permutation] * signs``: column ``i`` is the estimated source
+        matched to true source ``i``, sign-flipped so their correlation is >= 0.
+    permutation : ndarray of shape (n_true,), dtype int
+        Index of the estimated column matched to each true source.
+    signs : ndarray of shape (n_true,)
+        ``+1.0`` or ``-1.0``, the sign of each matched correlation.
+    correlations : ndarray of shape (n_true,)
+        Absolute Pearson correlation of each matched pair, in ``[0, 1]``.
+    """
+
+    aligned: np.ndarray
+    permutation: np.ndarray
+    signs: np.ndarray
+    correlations: np.ndarray
+
+
+def _correlation(S_true, S_est):
+    a = S_true - S_true.mean(axis=0)
+    b = S_est - S_est.mean(axis=0)
+    norm_a = np.linalg.norm(a, axis=0)
+    norm_b = np.linalg.norm(b, axis=0)
+    # A constant column has no direction: its correlation with anything is 0.
+    norm_a[norm_a == 0] = np.inf
+    norm_b[norm_b == 0] = np.inf
+    return np.clip((a.T @ b) / np.outer(norm_a, norm_b), -1.0, 1.0)
+
+
+def match_sources(S_true, S_est):
+    """Match estimated sources to true ones, up to order and sign.
+
+    Builds the ``n_true x n_est`` matrix of Pearson correlations between the
+    columns of ``S_true`` and ``S_est`` and solves the assignment problem that
+    maximises the sum of absolute correlations (Hungarian algorithm,
+    :func:`scipy.optimize.linear_sum_assignment`). A constant column has
+    correlation 0 with every other column.
+
+    Parameters
+    ----------
+    S_true : array-like of shape (n_samples, n_true)
+        True sources.
+    S_est : array-like of shape (n_samples, n_est)
+        Estimated sources, ``n_est >= n_true`` (extra columns are left out).
+
+    Returns
+    -------
+    match : SourceMatch
+        Named tuple ``(aligned, permutation, signs, correlations)``:
+        ``aligned = S_est[:, permutation] * signs`` has one column per true
+        source; ``correlations`` are the absolute correlations of the matched
+        pairs (1 for perfect recovery up to scale).
+
+    Raises
+    ------
+    ValueError
+        If an input is not a finite 2-D array, the numbers of samples differ, or
+        ``S_est`` has fewer columns than ``S_true``.
+
+    See Also
+    --------
+    amari_distance : a score of the unmixing matrix itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvcreg.metrics import match_sources
+    >>> rng = np.random.default_rng(0)
+    >>> S = rng.laplace(size=(500, 3))
+    >>> S_est = -2.0 * S[:, [2, 0, 1]]
+    >>> match = match_sources(S, S_est)
+    >>> match.permutation, match.signs
+    (array([1, 2, 0]), array([-1., -1., -1.]))
+    >>> np.round(match.correlations, 6)
+    array([1., 1., 1.])
+    >>> bool(np.allclose(match.aligned, 2.0 * S))
+    True
+    """
+    S_true = _as_finite_2d(S_true, "S_true")
+    S_est = _as_finite_2d(S_est, "S_est")
+    if S_true.shape[0] != S_est.shape[0]:
+        raise ValueError(
+            f"S_true and S_est must have the same number of samples, got "
+            f"{S_true.shape[0]} and {S_est.shape[0]}."
+        )
+    if S_est.shape[1] < S_true.shape[1]:
+        raise ValueError(
+            f"S_est has {S_est.shape[1]} column(s), fewer than the "
+            f"{S_true.shape[1]} true sources."
+        )
+    corr = _correlation(S_true, S_est)
+    rows, cols = linear_sum_assignment(-np.abs(corr))
+    permutation = cols[np.argsort(rows)]
+    matched = corr[np.arange(S_true.shape[1]), permutation]
+    signs = np.where(matched < 0, -1.0, 1.0)
+    aligned = S_est[:, permutation] * signs
+    return SourceMatch(aligned, permutation, signs, np.abs(matched))

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skvcreg.metrics import amari_distance, match_sources
+
+
+def _amari_loops(P):
+    P = np.abs(P)
+    m = P.shape[0]
+    total = 0.0
+    for i in range(m):
+        total += sum(P[i, j] for j in range(m)) / max(P[i, :]) - 1
+    for j in range(m):
+        total += sum(P[i, j] for i in range(m)) / max(P[:, j]) - 1
+    return total / (2 * m)
+
+
+@pytest.mark.parametrize("m", [2, 3, 7])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_amari_distance_matches_loops(m, seed):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(m, m))
+    A = rng.normal(size=(m, m))
+    # Bach & Jordan's formula evaluated entry by entry; 1e-12 covers summation order.
+    assert_allclose(amari_distance(W, A), _amari_loops(W @ A), rtol=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 5])
+def test_amari_distance_zero_for_scaled_permutation(m):
+    rng = np.random.default_rng(m)
+    A = rng.normal(size=(m, m))
+    perm = np.eye(m)[rng.permutation(m)]
+    scale = np.diag(rng.uniform(0.5, 3.0, size=m) * rng.choice([-1, 1], size=m))
+    W = scale @ perm @ np.linalg.inv(A)
+    assert amari_distance(W, A) == pytest.approx(0.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_amari_distance_range(m):
+    assert amari_distance(np.eye(m), np.ones((m, m))) == pytest.approx(m - 1)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        d = amari_distance(rng.normal(size=(m, m)), rng.normal(size=(m, m)))
+        assert 0.0 <= d <= m - 1
+
+
+def test_amari_distance_rectangular_unmixing():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(5, 2))  # 2 sources observed through 5 sensors
+    W = np.linalg.pinv(A)[::-1]  # (2, 5), a permutation of the pseudo-inverse
+    assert amari_distance(W, A) == pytest.approx(0.0, abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "W, A, match",
+    [
+        (np.eye(2), np.ones((3, 2)), "undefined"),
+        (np.ones((2, 3)), np.ones((3, 3)), "square"),
+        (np.array([[1.0, 0.0], [0.0, 0.0]]), np.eye(2), "zeros"),
+        (np.array([[np.nan, 0.0], [0.0, 1.0]]), np.eye(2), "NaN"),
+        (np.ones(3), np.eye(3), "2-D"),
+    ],
+)
+def test_amari_distance_errors(W, A, match):
+    with pytest.raises(ValueError, match=match):
+        amari_distance(W, A)
+
+
+def test_match_sources_against_numpy():
+    rng = np.random.default_rng(0)
+    S = rng.laplace(size=(400, 4))
+    perm = np.array([2, 0, 3, 1])
+    signs = np.array([1.0, -1.0, -1.0, 1.0])
+    S_est = (S @ np.diag([1.0, 2.0, 0.5, 3.0]))[:, perm] * signs
+    S_est += 0.1 * rng.normal(size=S_est.shape)
+    match = match_sources(S, S_est)
+    corr = np.corrcoef(S.T, S_est.T)[:4, 4:]
+    expected_perm = np.argsort(perm)
+    assert_array_equal(match.permutation, expected_perm)
+    assert_array_equal(match.signs, signs[expected_perm])
+    # np.corrcoef and our centred products differ only by rounding.
+    assert_allclose(
+        match.correlations, np.abs(corr[np.arange(4), expected_perm]), rtol=1e-12
+    )
+    assert_allclose(match.aligned, S_est[:, expected_perm] * signs[expected_perm])
+    assert np.all(match.correlations > 0.9)
+
+
+def test_match_sources_extra_columns_and_unpacking():
+    rng = np.random.default_rng(1)
+    S = rng.uniform(size=(300, 2))
+    S_est = np.column_stack([rng.normal(size=300), S[:, 1], -S[:, 0]])
+    aligned, permutation, signs, correlations = match_sources(S, S_est)
+    assert_array_equal(permutation, [2, 1])
+    assert_array_equal(signs, [-1.0, 1.0])
+    assert_allclose(correlations, 1.0)
+    assert_allclose(aligned, S)
+
+
+def test_match_sources_constant_column():
+    rng = np.random.default_rng(2)
+    S = rng.normal(size=(100, 2))
+    S_est = np.column_stack([np.ones(100), S[:, 0]])
+    match = match_sources(S, S_est)
+    assert np.all(np.isfinite(match.correlations))
+    assert_array_equal(match.permutation, [1, 0])
+    assert match.correlations[1] == 0.0
+
+
+@pytest.mark.parametrize(
+    "S_true, S_est, match",
+    [
+        (np.ones((10, 2)), np.ones((9, 2)), "same number of samples"),
+        (np.ones((10, 3)), np.ones((10, 2)), "fewer than"),
+        (np.full((10, 2), np.inf), np.ones((10, 2)), "NaN or infinity"),
+    ],
+)
+def test_match_sources_errors(S_true, S_est, match):
+    with pytest.raises(ValueError, match=match):
+        match_sources(S_true, S_est)
