@@ -82,8 +82,9 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     bandwidths : float or tuple of float, default=(0.5, 1.0, 2.0)
         Scales ``s`` of the random weights ``w ~ N(0, s^-2)`` on the white
         components, used in turn by the first layer's features.
-    n_angles : int, default=16
-        Angles of the global grid searched for each pair in the first sweep.
+    n_angles : int, default=12
+        Angles of the global grid searched for each pair in the first sweep; the
+        grid is interpolated by its trigonometric series.
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
@@ -175,7 +176,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         projector_widths=(32,),
         projector="relu",
         bandwidths=(0.5, 1.0, 2.0),
-        n_angles=16,
+        n_angles=12,
         regularization=0.1,
         max_samples=4000,
         device="auto",
