@@ -1,0 +1,485 @@
+"""VCReg and VICReg loss terms as pure torch functions.
+
+Every function takes tensors whose last two dimensions are ``(n, D)`` (``n`` rows of a
+batch, ``D`` features) and returns one value per leading index: an input of shape
+``(..., n, D)`` gives an output of shape ``(...)``, a plain ``(n, D)`` batch gives a
+0-d tensor. The batch size ``n`` is always read from the tensor, so a short last batch
+needs nothing special. Nothing here keeps state, moves tensors between devices or
+touches a random number generator.
+
+Conventions (see ``DESIGN.md`` section 2):
+
+- ``C(Z)`` is the covariance of the columns of ``Z`` normalised by ``n - 1``;
+- the variance term is a hinge on the *standard deviation*
+  ``sqrt(Var(z^j) + eps)`` (unbiased variance), whose gradient stays finite when a
+  column collapses;
+- the invariance term is the mean squared difference of paired rows, averaged over
+  the ``n`` rows *and* the ``D`` features (as :func:`torch.nn.functional.mse_loss`);
+- in :func:`vicreg_loss` the variance terms of the two views are **averaged**
+  (``(v(Z) + v(Z')) / 2``) and the covariance terms are **summed**
+  (``c(Z) + c(Z')``), as in the reference implementation of VICReg, whose weights
+  ``25 / 25 / 1`` were tuned with that convention. The paper's equation sums both
+  variance terms; to reproduce it pass ``variance_weight=50``.
+"""
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "VCRegLoss",
+    "VICRegLoss",
+    "VICRegTerms",
+    "covariance_loss",
+    "cross_covariance_loss",
+    "invariance_loss",
+    "variance_loss",
+    "vcreg_loss",
+    "vicreg_loss",
+    "vicreg_terms",
+]
+
+
+def _check_batch(Z: Tensor, name: str = "Z") -> tuple[int, int]:
+    """Return ``(n, D)`` of a ``(..., n, D)`` tensor, raising if ``n < 2``."""
+    if Z.dim() < 2:
+        raise ValueError(
+            f"{name} must have shape (..., n, D) with at least two dimensions; "
+            f"got shape {tuple(Z.shape)}."
+        )
+    n, D = Z.shape[-2], Z.shape[-1]
+    if n < 2:
+        raise ValueError(
+            f"{name} has {n} row(s) in its batch; the variance and covariance "
+            "terms need at least 2 rows (they are normalised by n - 1)."
+        )
+    return n, D
+
+
+def _centre(Z: Tensor) -> Tensor:
+    """Subtract the column means over the row dimension ``-2``."""
+    return Z - Z.mean(dim=-2, keepdim=True)
+
+
+def _squared_frobenius_of_covariance(Zc: Tensor) -> Tensor:
+    """``||Zc^T Zc||_F^2`` for centred ``Zc`` of shape ``(..., n, D)``.
+
+    Uses the ``D x D`` product when ``D <= n`` and the ``n x n`` Gram product
+    otherwise; both have the same squared Frobenius norm (``tr((A^T A)^2) =
+    tr((A A^T)^2)``), so the cost is ``n * min(n, D)^2``-ish rather than ``n * D^2``.
+    The result is *not* divided by ``(n - 1)^2``.
+    """
+    n, D = Zc.shape[-2], Zc.shape[-1]
+    Zt = Zc.transpose(-2, -1)
+    product = Zt @ Zc if n >= D else Zc @ Zt
+    return product.square().sum(dim=(-2, -1))
+
+
+def variance_loss(Z: Tensor, *, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
+    """Hinge on the standard deviation of each column, averaged over columns.
+
+    ``v(Z) = (1/D) * sum_j max(0, gamma - sqrt(Var(z^j) + eps))`` with the unbiased
+    variance (normalised by ``n - 1``).
+
+    Parameters
+    ----------
+    Z : Tensor of shape (..., n, D)
+        Batch of ``n`` embeddings of size ``D``, with optional leading dimensions.
+    gamma : float, default=1.0
+        Target standard deviation of every column.
+    eps : float, default=1e-4
+        Added to the variance inside the square root so the gradient stays finite
+        when a column is constant.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The variance term, one value per leading index.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import variance_loss
+    >>> Z = torch.zeros(8, 3, dtype=torch.float64)   # fully collapsed batch
+    >>> round(float(variance_loss(Z)), 4)
+    0.99
+    """
+    _check_batch(Z)
+    std = torch.sqrt(Z.var(dim=-2, correction=1) + eps)
+    return torch.relu(gamma - std).mean(dim=-1)
+
+
+def covariance_loss(Z: Tensor) -> Tensor:
+    """Sum of squared off-diagonal covariances divided by the number of columns.
+
+    ``c(Z) = (1/D) * sum_{i != j} C(Z)_{ij}^2`` with ``C(Z)`` normalised by ``n - 1``.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (..., n, D)
+        Batch of ``n`` embeddings of size ``D``, with optional leading dimensions.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The covariance term, one value per leading index.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import covariance_loss
+    >>> Z = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
+    >>> float(covariance_loss(Z))   # C = [[2, 2], [2, 2]]: (4 + 4) / 2
+    4.0
+    """
+    n, D = _check_batch(Z)
+    Zc = _centre(Z)
+    if n >= D:
+        cov = Zc.transpose(-2, -1) @ Zc / (n - 1)
+        off = cov - torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))
+        return off.square().sum(dim=(-2, -1)) / D
+    total = _squared_frobenius_of_covariance(Zc) / (n - 1) ** 2
+    diagonal = (Zc.square().sum(dim=-2) / (n - 1)).square().sum(dim=-1)
+    return (total - diagonal) / D
+
+
+def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
+    """Covariance term restricted to the cross-block entries of ``C(Z)``.
+
+    For the output of a separable projector, ``Z = [psi(y_1), ..., psi(y_m)]`` made of
+    ``n_blocks = m`` blocks of ``L`` columns, the ``(i, j)`` block of ``C(Z)`` has a
+    squared Frobenius norm equal to the biased HSIC of ``y_i`` and ``y_j`` with the
+    kernel ``k(a, b) = psi(a)^T psi(b)`` (``DESIGN.md`` section 2). This function
+    returns
+
+    ``(1/D) * sum_{i != j} ||C(Z)_{block i, block j}||_F^2``, ``D = n_blocks * L``,
+
+    that is :func:`covariance_loss` without the within-block entries, or
+    ``(1/D) * sum_{i != j} HSIC_k(y_i, y_j)``. With ``n_blocks = D`` (blocks of one
+    column) it equals :func:`covariance_loss`.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (..., n, D)
+        Projector output; columns ``b*L : (b+1)*L`` form block ``b``.
+    n_blocks : int
+        Number of blocks ``m``; must divide ``D``.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The cross-block covariance term, one value per leading index.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import cross_covariance_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y = torch.randn(500, 1, generator=g, dtype=torch.float64)
+    >>> Z = torch.cat([torch.cos(y), torch.sin(y), torch.cos(y), torch.sin(y)], dim=1)
+    >>> cross_covariance_loss(Z, 2) > 0   # the two blocks are identical
+    tensor(True)
+    """
+    n, D = _check_batch(Z)
+    if n_blocks < 1 or D % n_blocks:
+        raise ValueError(
+            f"n_blocks={n_blocks} must be a positive divisor of the number of "
+            f"columns D={D}."
+        )
+    L = D // n_blocks
+    Zc = _centre(Z)
+    if n >= D:
+        cov = Zc.transpose(-2, -1) @ Zc / (n - 1)
+        block = torch.arange(D, device=Z.device) // L
+        cross = (block[:, None] != block[None, :]).to(cov.dtype)
+        return (cov.square() * cross).sum(dim=(-2, -1)) / D
+    total = _squared_frobenius_of_covariance(Zc) / (n - 1) ** 2
+    blocks = Zc.reshape(*Zc.shape[:-1], n_blocks, L)
+    within = torch.einsum("...nbi,...nbj->...bij", blocks, blocks) / (n - 1)
+    return (total - within.square().sum(dim=(-3, -2, -1))) / D
+
+
+def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:
+    """Mean squared difference of paired rows, averaged over rows and features.
+
+    ``s(Z, Z') = (1/(n D)) * sum_{k, j} (Z_kj - Z'_kj)^2``, the same value as
+    ``torch.nn.functional.mse_loss(Z, Z_prime)`` for a plain ``(n, D)`` batch.
+
+    Parameters
+    ----------
+    Z, Z_prime : Tensor of shape (..., n, D)
+        Embeddings of two views of the same ``n`` rows.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The invariance term, one value per leading index.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import invariance_loss
+    >>> float(invariance_loss(torch.zeros(4, 2), torch.ones(4, 2)))
+    1.0
+    """
+    if Z.shape != Z_prime.shape:
+        raise ValueError(
+            "Z and Z_prime must have the same shape; got "
+            f"{tuple(Z.shape)} and {tuple(Z_prime.shape)}."
+        )
+    _check_batch(Z)
+    return (Z - Z_prime).square().mean(dim=(-2, -1))
+
+
+class VICRegTerms(NamedTuple):
+    """The unweighted VICReg terms, each a tensor of shape ``(...)``.
+
+    ``variance`` is the mean of the two views' variance terms and ``covariance`` the
+    sum of their covariance terms (the convention of :func:`vicreg_loss`).
+    """
+
+    invariance: Tensor
+    variance: Tensor
+    covariance: Tensor
+
+
+def vicreg_terms(
+    Z: Tensor, Z_prime: Tensor, *, gamma: float = 1.0, eps: float = 1e-4
+) -> VICRegTerms:
+    """The three unweighted VICReg terms of two views.
+
+    Parameters
+    ----------
+    Z, Z_prime : Tensor of shape (..., n, D)
+        Embeddings of two views of the same ``n`` rows.
+    gamma : float, default=1.0
+        Target standard deviation of the variance hinge.
+    eps : float, default=1e-4
+        Stabiliser of the standard deviation.
+
+    Returns
+    -------
+    VICRegTerms
+        ``(invariance, variance, covariance)`` with
+        ``variance = (v(Z) + v(Z')) / 2`` and ``covariance = c(Z) + c(Z')``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import vicreg_terms
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(64, 8, generator=g)
+    >>> terms = vicreg_terms(Z, Z)
+    >>> float(terms.invariance)
+    0.0
+    """
+    return VICRegTerms(
+        invariance_loss(Z, Z_prime),
+        0.5 * variance_loss(Z, gamma=gamma, eps=eps)
+        + 0.5 * variance_loss(Z_prime, gamma=gamma, eps=eps),
+        covariance_loss(Z) + covariance_loss(Z_prime),
+    )
+
+
+def vicreg_loss(
+    Z: Tensor,
+    Z_prime: Tensor,
+    *,
+    invariance_weight: float = 25.0,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
+    gamma: float = 1.0,
+    eps: float = 1e-4,
+) -> Tensor:
+    """VICReg loss of two views (Bardes, Ponce & LeCun, 2022).
+
+    ``lam * s(Z, Z') + mu * (v(Z) + v(Z')) / 2 + nu * (c(Z) + c(Z'))``
+
+    The two variance terms are averaged, as in the reference implementation whose
+    default weights ``lam = mu = 25``, ``nu = 1`` are used here; the paper's equation
+    sums them (equivalent to ``variance_weight=50``).
+
+    Parameters
+    ----------
+    Z, Z_prime : Tensor of shape (..., n, D)
+        Embeddings (projector outputs) of two views of the same ``n`` rows.
+    invariance_weight : float, default=25.0
+        ``lam``, weight of :func:`invariance_loss`.
+    variance_weight : float, default=25.0
+        ``mu``, weight of the mean of the two :func:`variance_loss` terms.
+    covariance_weight : float, default=1.0
+        ``nu``, weight of the sum of the two :func:`covariance_loss` terms.
+    gamma : float, default=1.0
+        Target standard deviation of the variance hinge.
+    eps : float, default=1e-4
+        Stabiliser of the standard deviation.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The loss, one value per leading index.
+
+    See Also
+    --------
+    vicreg_terms : the three unweighted terms.
+    vcreg_loss : the single-view loss without invariance.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import vicreg_loss
+    >>> Z = torch.zeros(16, 4)
+    >>> round(float(vicreg_loss(Z, Z)), 2)   # collapsed: 25 * 0.99
+    24.75
+    """
+    terms = vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps)
+    return (
+        invariance_weight * terms.invariance
+        + variance_weight * terms.variance
+        + covariance_weight * terms.covariance
+    )
+
+
+def vcreg_loss(
+    Z: Tensor,
+    *,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
+    gamma: float = 1.0,
+    eps: float = 1e-4,
+) -> Tensor:
+    """Variance-Covariance regularisation of one batch.
+
+    ``mu * v(Z) + nu * c(Z)``. For two identical views, :func:`vicreg_loss` equals
+    ``mu * v(Z) + 2 * nu * c(Z)`` because its covariance terms are summed over views.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (..., n, D)
+        Batch of ``n`` embeddings of size ``D``.
+    variance_weight : float, default=25.0
+        ``mu``, weight of :func:`variance_loss`.
+    covariance_weight : float, default=1.0
+        ``nu``, weight of :func:`covariance_loss`.
+    gamma : float, default=1.0
+        Target standard deviation of the variance hinge.
+    eps : float, default=1e-4
+        Stabiliser of the standard deviation.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The loss, one value per leading index.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import vcreg_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(3, 128, 8, generator=g)   # three batches at once
+    >>> vcreg_loss(Z).shape
+    torch.Size([3])
+    """
+    return variance_weight * variance_loss(
+        Z, gamma=gamma, eps=eps
+    ) + covariance_weight * covariance_loss(Z)
+
+
+class VICRegLoss(nn.Module):
+    """:func:`vicreg_loss` with its hyper-parameters bundled in a module.
+
+    Parameters
+    ----------
+    invariance_weight : float, default=25.0
+        Weight of the invariance term.
+    variance_weight : float, default=25.0
+        Weight of the mean of the two views' variance terms.
+    covariance_weight : float, default=1.0
+        Weight of the sum of the two views' covariance terms.
+    gamma : float, default=1.0
+        Target standard deviation.
+    eps : float, default=1e-4
+        Stabiliser of the standard deviation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import VICRegLoss
+    >>> criterion = VICRegLoss(invariance_weight=1.0)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(32, 4, generator=g)
+    >>> criterion(Z, Z + 1.0).item() >= 1.0
+    True
+    """
+
+    def __init__(
+        self,
+        invariance_weight: float = 25.0,
+        variance_weight: float = 25.0,
+        covariance_weight: float = 1.0,
+        gamma: float = 1.0,
+        eps: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.invariance_weight = invariance_weight
+        self.variance_weight = variance_weight
+        self.covariance_weight = covariance_weight
+        self.gamma = gamma
+        self.eps = eps
+
+    def forward(self, Z: Tensor, Z_prime: Tensor) -> Tensor:
+        return vicreg_loss(
+            Z,
+            Z_prime,
+            invariance_weight=self.invariance_weight,
+            variance_weight=self.variance_weight,
+            covariance_weight=self.covariance_weight,
+            gamma=self.gamma,
+            eps=self.eps,
+        )
+
+
+class VCRegLoss(nn.Module):
+    """:func:`vcreg_loss` with its hyper-parameters bundled in a module.
+
+    Parameters
+    ----------
+    variance_weight : float, default=25.0
+        Weight of the variance term.
+    covariance_weight : float, default=1.0
+        Weight of the covariance term.
+    gamma : float, default=1.0
+        Target standard deviation.
+    eps : float, default=1e-4
+        Stabiliser of the standard deviation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import VCRegLoss
+    >>> VCRegLoss()(torch.zeros(8, 2)).item() > 24
+    True
+    """
+
+    def __init__(
+        self,
+        variance_weight: float = 25.0,
+        covariance_weight: float = 1.0,
+        gamma: float = 1.0,
+        eps: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.variance_weight = variance_weight
+        self.covariance_weight = covariance_weight
+        self.gamma = gamma
+        self.eps = eps
+
+    def forward(self, Z: Tensor) -> Tensor:
+        return vcreg_loss(
+            Z,
+            variance_weight=self.variance_weight,
+            covariance_weight=self.covariance_weight,
+            gamma=self.gamma,
+            eps=self.eps,
+        )

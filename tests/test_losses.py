@@ -1,0 +1,271 @@
+"""Tests for skvcreg.losses: every formula against a direct numpy float64 loop."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from skvcreg.losses import (
+    VCRegLoss,
+    VICRegLoss,
+    covariance_loss,
+    cross_covariance_loss,
+    invariance_loss,
+    variance_loss,
+    vcreg_loss,
+    vicreg_loss,
+    vicreg_terms,
+)
+
+# float64 throughout: the torch and numpy computations differ only by summation
+# order, so agreement to ~1e-10 relative is expected.
+RTOL = 1e-10
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _np_cov(Z):
+    n = Z.shape[0]
+    Zc = Z - Z.mean(axis=0)
+    C = np.zeros((Z.shape[1], Z.shape[1]))
+    for k in range(n):
+        C += np.outer(Zc[k], Zc[k])
+    return C / (n - 1)
+
+
+def _np_variance(Z, gamma=1.0, eps=1e-4):
+    D = Z.shape[1]
+    total = 0.0
+    for j in range(D):
+        std = np.sqrt(np.var(Z[:, j], ddof=1) + eps)
+        total += max(0.0, gamma - std)
+    return total / D
+
+
+def _np_covariance(Z):
+    C = _np_cov(Z)
+    D = Z.shape[1]
+    return sum(C[i, j] ** 2 for i in range(D) for j in range(D) if i != j) / D
+
+
+def _np_invariance(Z, Zp):
+    return np.mean((Z - Zp) ** 2)
+
+
+def _np_biased_hsic(A, B):
+    """Biased HSIC with linear kernels on feature maps: tr(K H L H) / (n-1)^2."""
+    n = A.shape[0]
+    K = A @ A.T
+    Lg = B @ B.T
+    H = np.eye(n) - np.ones((n, n)) / n
+    return np.trace(K @ H @ Lg @ H) / (n - 1) ** 2
+
+
+def _t(a):
+    return torch.as_tensor(a, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("n, D", [(2, 3), (7, 3), (50, 8), (6, 20)])
+@pytest.mark.parametrize("scale", [0.05, 1.0, 3.0])
+def test_variance_loss_matches_numpy(n, D, scale):
+    Z = scale * _rng(n * D).normal(size=(n, D))
+    assert_allclose(float(variance_loss(_t(Z))), _np_variance(Z), rtol=RTOL)
+
+
+@pytest.mark.parametrize("gamma, eps", [(0.5, 1e-4), (2.0, 0.0), (1.0, 1e-2)])
+def test_variance_loss_gamma_eps(gamma, eps):
+    Z = 0.7 * _rng(1).normal(size=(30, 5))
+    got = variance_loss(_t(Z), gamma=gamma, eps=eps)
+    assert_allclose(float(got), _np_variance(Z, gamma, eps), rtol=RTOL)
+
+
+# (6, 20) and (3, 10) take the Gram-matrix path (D > n); the others the D x D path.
+@pytest.mark.parametrize("n, D", [(2, 2), (10, 3), (50, 8), (6, 20), (3, 10)])
+def test_covariance_loss_matches_numpy(n, D):
+    Z = _rng(n + D).normal(size=(n, D)) @ _rng(1).normal(size=(D, D))
+    assert_allclose(float(covariance_loss(_t(Z))), _np_covariance(Z), rtol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (1, 5)])
+def test_invariance_loss_matches_numpy_and_mse(shape):
+    rng = _rng(3)
+    Z, Zp = rng.normal(size=shape), rng.normal(size=shape)
+    if shape[0] < 2:
+        with pytest.raises(ValueError, match="at least 2 rows"):
+            invariance_loss(_t(Z), _t(Zp))
+        return
+    got = invariance_loss(_t(Z), _t(Zp))
+    assert_allclose(float(got), _np_invariance(Z, Zp), rtol=RTOL)
+    mse = torch.nn.functional.mse_loss(_t(Z), _t(Zp))
+    assert_allclose(float(got), float(mse), rtol=RTOL)
+
+
+def test_invariance_loss_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        invariance_loss(torch.zeros(4, 3), torch.zeros(4, 2))
+
+
+# n = 40 > D = 12 takes the masked D x D path, n = 9 < D the Gram path.
+@pytest.mark.parametrize("n", [40, 9])
+@pytest.mark.parametrize("n_blocks, L", [(2, 6), (3, 4), (4, 3)])
+def test_cross_covariance_loss_equals_sum_of_pairwise_hsic(n, n_blocks, L):
+    """The projector lemma: off-block ||C||_F^2 is the sum of biased HSICs."""
+    rng = _rng(n * n_blocks)
+    y = rng.normal(size=(n, n_blocks))
+    y[:, 1] += 0.8 * y[:, 0] ** 2  # make blocks dependent
+    w = rng.normal(size=L)
+    b = rng.uniform(0, 2 * np.pi, size=L)
+    blocks = [np.cos(np.outer(y[:, i], w) + b) for i in range(n_blocks)]
+    Q = np.concatenate(blocks, axis=1)
+    D = n_blocks * L
+    expected = (
+        sum(
+            _np_biased_hsic(blocks[i], blocks[j])
+            for i in range(n_blocks)
+            for j in range(n_blocks)
+            if i != j
+        )
+        / D
+    )
+    got = cross_covariance_loss(_t(Q), n_blocks)
+    assert_allclose(float(got), expected, rtol=1e-9)
+    assert float(got) > 0
+
+
+@pytest.mark.parametrize("n", [30, 5])
+def test_cross_covariance_loss_with_single_column_blocks_is_covariance_loss(n):
+    Z = _t(_rng(5).normal(size=(n, 8)))
+    assert_allclose(
+        float(cross_covariance_loss(Z, 8)), float(covariance_loss(Z)), rtol=1e-9
+    )
+    assert float(cross_covariance_loss(Z, 1)) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("n_blocks", [0, 5, -1])
+def test_cross_covariance_loss_bad_blocks(n_blocks):
+    with pytest.raises(ValueError, match="positive divisor"):
+        cross_covariance_loss(torch.zeros(4, 8), n_blocks)
+
+
+def test_vicreg_loss_matches_numpy_with_averaged_variance():
+    rng = _rng(7)
+    Z = rng.normal(size=(32, 6)) * np.linspace(0.1, 2.0, 6)
+    Zp = Z + 0.3 * rng.normal(size=Z.shape)
+    lam, mu, nu = 25.0, 25.0, 1.0
+    expected = (
+        lam * _np_invariance(Z, Zp)
+        + mu * (_np_variance(Z) + _np_variance(Zp)) / 2  # averaged over views
+        + nu * (_np_covariance(Z) + _np_covariance(Zp))  # summed over views
+    )
+    assert_allclose(float(vicreg_loss(_t(Z), _t(Zp))), expected, rtol=1e-9)
+    # The paper's summed convention is variance_weight=50.
+    paper = (
+        lam * _np_invariance(Z, Zp)
+        + mu * (_np_variance(Z) + _np_variance(Zp))
+        + nu * (_np_covariance(Z) + _np_covariance(Zp))
+    )
+    got = vicreg_loss(_t(Z), _t(Zp), variance_weight=2 * mu)
+    assert_allclose(float(got), paper, rtol=1e-9)
+
+
+@pytest.mark.parametrize("weights", [(25.0, 25.0, 1.0), (0.0, 1.0, 0.04), (1, 0, 0)])
+def test_vicreg_terms_recombine_to_loss_and_module(weights):
+    lam, mu, nu = weights
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(20, 5, generator=g, dtype=torch.float64)
+    Zp = torch.randn(20, 5, generator=g, dtype=torch.float64)
+    terms = vicreg_terms(Z, Zp)
+    expected = lam * terms.invariance + mu * terms.variance + nu * terms.covariance
+    loss = vicreg_loss(
+        Z, Zp, invariance_weight=lam, variance_weight=mu, covariance_weight=nu
+    )
+    module = VICRegLoss(invariance_weight=lam, variance_weight=mu, covariance_weight=nu)
+    assert_allclose(float(loss), float(expected), rtol=RTOL)
+    assert_allclose(float(module(Z, Zp)), float(expected), rtol=RTOL)
+
+
+def test_vcreg_loss_matches_numpy_and_module():
+    Z = _rng(9).normal(size=(40, 7))
+    expected = 25.0 * _np_variance(Z) + _np_covariance(Z)
+    assert_allclose(float(vcreg_loss(_t(Z))), expected, rtol=1e-9)
+    assert_allclose(float(VCRegLoss()(_t(Z))), expected, rtol=1e-9)
+    got = vcreg_loss(_t(Z), variance_weight=2.0, covariance_weight=0.5)
+    expected = 2.0 * _np_variance(Z) + 0.5 * _np_covariance(Z)
+    assert_allclose(float(got), expected, rtol=1e-9)
+
+
+LOSSES = {
+    "variance": lambda Z, Zp: variance_loss(Z),
+    "covariance": lambda Z, Zp: covariance_loss(Z),
+    "cross_covariance": lambda Z, Zp: cross_covariance_loss(Z, 3),
+    "invariance": invariance_loss,
+    "vcreg": lambda Z, Zp: vcreg_loss(Z),
+    "vicreg": vicreg_loss,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("lead", [(), (3,), (2, 4)])
+@pytest.mark.parametrize("n, D", [(16, 6), (4, 12)])
+def test_leading_batch_dimensions(name, lead, n, D):
+    fn = LOSSES[name]
+    g = torch.Generator().manual_seed(1)
+    Z = torch.randn(*lead, n, D, generator=g, dtype=torch.float64)
+    Zp = Z + 0.1 * torch.randn(*lead, n, D, generator=g, dtype=torch.float64)
+    out = fn(Z, Zp)
+    assert out.shape == lead
+    flat_Z, flat_Zp = Z.reshape(-1, n, D), Zp.reshape(-1, n, D)
+    each = torch.stack([fn(a, b) for a, b in zip(flat_Z, flat_Zp, strict=True)])
+    assert_allclose(out.reshape(-1).numpy(), each.numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_short_last_batch_uses_its_own_size(name):
+    """A batch of 3 rows sliced from a longer batch is normalised by 3 - 1."""
+    fn = LOSSES[name]
+    Z = _rng(11).normal(size=(3, 6))
+    Zp = Z + 0.2
+    assert np.isfinite(float(fn(_t(Z), _t(Zp))))
+    if name == "variance":
+        assert_allclose(float(fn(_t(Z), _t(Zp))), _np_variance(Z), rtol=RTOL)
+    if name == "covariance":
+        assert_allclose(float(fn(_t(Z), _t(Zp))), _np_covariance(Z), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["variance", "covariance", "cross_covariance"])
+def test_one_row_is_an_error(name):
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        LOSSES[name](torch.zeros(1, 6), torch.zeros(1, 6))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("spread", [0.0, 1e-8, 1e-3])
+def test_gradient_is_finite_and_nonzero_near_collapse(dtype, spread):
+    """The hinge on sqrt(Var + eps) keeps the gradient finite at collapse."""
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(1, 4, generator=g, dtype=dtype)
+    noise = torch.randn(16, 4, generator=g, dtype=dtype)
+    Z = (base + spread * noise).requires_grad_(True)
+    Zp = Z.detach() + spread * torch.randn(16, 4, generator=g, dtype=dtype)
+    vicreg_loss(Z, Zp).backward()
+    assert torch.isfinite(Z.grad).all()
+    if spread > 0:
+        # The variance hinge pushes the rows apart.
+        assert Z.grad.abs().sum() > 0
+
+
+def test_variance_gradient_points_away_from_collapse():
+    g = torch.Generator().manual_seed(3)
+    Z = (1e-3 * torch.randn(32, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    variance_loss(Z).backward()
+    with torch.no_grad():
+        stepped = Z - 1e-2 * Z.grad
+    assert (stepped.std(dim=0) > Z.detach().std(dim=0)).all()
+
+
+def test_losses_preserve_float32():
+    Z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    assert vicreg_loss(Z, Z).dtype == torch.float32
+    assert cross_covariance_loss(Z, 2).dtype == torch.float32
