@@ -1,0 +1,361 @@
+"""Tests for skvcreg._embedder (VCRegEmbedder) and its solver."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvcreg import _embedder
+from skvcreg._embedder import VCRegEmbedder
+from skvcreg._embedder_solver import fit_embedder
+from skvcreg.augmentations import TabularAugmentation
+from skvcreg.projectors._mlp import make_mlp_projector
+
+# Short test fits stop at max_epochs by design; that warning is tested once below.
+pytestmark = pytest.mark.filterwarnings("ignore:Training stopped at max_epochs")
+
+# Tiny networks and few epochs keep every fit in the suite to milliseconds.
+SMALL = dict(
+    n_components=4, encoder_widths=(16,), projector_widths=(16, 16), max_epochs=3
+)
+
+
+def _small(**params):
+    return VCRegEmbedder(**{**SMALL, "random_state": 0, **params})
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True)
+    return X, y
+
+
+@parametrize_with_checks(
+    [
+        _small(),
+        _small(projector="separable", projector_widths=(4,), n_neighbors=0),
+    ]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("projector", ["mlp", "random_mlp", "separable"])
+@pytest.mark.parametrize("invariance_weight", [25.0, 0.0])
+def test_every_projector_trains_to_finite_output(wine, projector, invariance_weight):
+    X, _ = wine
+    widths = (4,) if projector == "separable" else (16, 16)
+    model = _small(
+        projector=projector,
+        projector_widths=widths,
+        invariance_weight=invariance_weight,
+    )
+    Z = model.fit_transform(X)
+    assert Z.shape == (X.shape[0], 4)
+    assert np.isfinite(Z).all()
+    for name in ("loss", "invariance", "variance", "covariance"):
+        curve = getattr(model, f"{name}_curve_")
+        assert curve.shape == (model.n_iter_,)
+        assert np.isfinite(curve).all()
+    if invariance_weight == 0:
+        assert_array_equal(model.invariance_curve_, 0.0)
+    else:
+        assert (model.invariance_curve_ > 0).all()
+
+
+def test_loss_curve_is_the_weighted_sum_of_the_terms(wine):
+    X, _ = wine
+    model = _small(invariance_weight=2.0, variance_weight=3.0, covariance_weight=0.5)
+    model.fit(X)
+    expected = (
+        2.0 * model.invariance_curve_
+        + 3.0 * model.variance_curve_
+        + 0.5 * model.covariance_curve_
+    )
+    # Row-weighted epoch means of float32 losses.
+    assert_allclose(model.loss_curve_, expected, rtol=1e-5)
+
+
+def test_training_lowers_the_loss_and_warns_at_max_epochs(wine):
+    X, _ = wine
+    with pytest.warns(ConvergenceWarning, match="max_epochs=30"):
+        model = _small(max_epochs=30, tol=0.0, batch_size=64).fit(X)
+    assert model.n_iter_ == 30 and not model.converged_
+    assert model.loss_curve_[-5:].mean() < model.loss_curve_[:3].mean()
+
+
+def test_early_stopping_on_a_plateau(wine):
+    X, _ = wine
+    # With tol=1 no epoch improves on the first by 100%, so training stops after
+    # n_iter_no_change epochs without improvement.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = _small(max_epochs=50, tol=1.0, n_iter_no_change=3).fit(X)
+    assert model.converged_
+    assert model.n_iter_ == 4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_output_dtype_follows_input(wine, dtype):
+    X, _ = wine
+    model = _small().fit(X.astype(dtype))
+    assert model.transform(X.astype(dtype)).dtype == dtype
+    assert model.encoder_[0].weight.dtype == torch.float64
+    assert not model.encoder_.training
+
+
+def test_same_seed_same_fit_and_other_seed_differs(wine):
+    X, _ = wine
+    a = _small(random_state=3).fit_transform(X)
+    b = _small(random_state=3).fit_transform(X)
+    c = _small(random_state=4).fit_transform(X)
+    assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_transform_equals_fit_then_transform(wine):
+    X, _ = wine
+    model = _small()
+    assert_allclose(model.fit_transform(X), clone(model).fit(X).transform(X))
+
+
+def test_transform_of_a_subset_matches_the_full_batch(wine):
+    X, _ = wine
+    model = _small().fit(X)
+    # The encoder is in eval mode (batch norm uses running statistics) and in
+    # float64, so each row is encoded independently of the others.
+    assert_allclose(model.transform(X[:7]), model.transform(X)[:7], rtol=1e-12)
+
+
+def test_pickle_round_trip(wine):
+    X, _ = wine
+    model = _small().fit(X)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.transform(X), model.transform(X))
+
+
+def test_feature_names_and_pandas_output(wine):
+    pd = pytest.importorskip("pandas")
+    X, _ = wine
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = _small().set_output(transform="pandas").fit(frame)
+    out = model.transform(frame)
+    names = [f"vcregembedder{i}" for i in range(4)]
+    assert list(out.columns) == names
+    assert_array_equal(model.get_feature_names_out(), names)
+    assert_array_equal(model.feature_names_in_, frame.columns)
+
+
+def test_pipeline_and_grid_search_over_projector_widths(wine):
+    X, y = wine
+    pipe = make_pipeline(StandardScaler(), _small(), LogisticRegression())
+    grid = {"vcregembedder__projector_widths": [(8, 8), (32, 32)]}
+    search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    assert search.best_score_ > 0.5
+    # Label-free: VCRegEmbedder.score drives the search.
+    search = GridSearchCV(_small(), {"projector_widths": [(8, 8), (32, 32)]}, cv=2)
+    search.fit(X)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_augmentation_strengths_are_grid_searchable(wine):
+    X, _ = wine
+    grid = {"resample_rate": [0.0, 0.5], "noise_std": [0.0, 0.2]}
+    search = GridSearchCV(_small(), grid, cv=2).fit(X)
+    assert len(search.cv_results_["params"]) == 4
+
+
+def test_score_is_the_effective_rank(wine):
+    X, _ = wine
+    model = _small(n_components=6).fit(X)
+    Z = model.transform(X)
+    singular = np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
+    p = singular / singular.sum()
+    assert_allclose(model.score(X), np.exp(-np.sum(p * np.log(p))), rtol=1e-10)
+    assert 1.0 <= model.score(X) <= 6.0
+    # A collapsed encoder (constant output) scores the minimum, 1.
+    with torch.no_grad():
+        for parameter in model.encoder_[-1].parameters():
+            parameter.zero_()
+    assert model.score(X) == 1.0
+
+
+def test_custom_augmentation_callable(wine):
+    X, _ = wine
+    calls = []
+
+    def augment(X_batch, generator):
+        calls.append(X_batch.shape)
+        noise = torch.randn(X_batch.shape, generator=generator, dtype=X_batch.dtype)
+        return X_batch + 0.1 * noise
+
+    Z = _small(augmentation=augment).fit_transform(X)
+    assert calls and np.isfinite(Z).all()
+
+
+@pytest.mark.parametrize("batch_size", [2, 16, 100000])
+def test_batch_sizes_including_larger_than_data(wine, batch_size):
+    X, _ = wine
+    Z = _small(batch_size=batch_size, max_epochs=1).fit_transform(X)
+    assert np.isfinite(Z).all()
+
+
+def test_batch_size_one_is_an_error(wine):
+    X, _ = wine
+    with pytest.raises(ValueError, match="batch_size"):
+        _small(batch_size=1).fit(X)
+
+
+def test_two_samples_train(wine):
+    X, _ = wine
+    Z = _small().fit_transform(X[:2])
+    assert np.isfinite(Z).all()
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (np.nan, ValueError, "NaN"),
+        (np.inf, ValueError, "infinity"),
+    ],
+)
+def test_nan_and_inf_are_errors(wine, bad, error, match):
+    X = wine[0].copy()
+    X[3, 2] = bad
+    with pytest.raises(error, match=match):
+        _small().fit(X)
+
+
+def test_complex_sparse_and_one_sample_are_errors(wine):
+    X, _ = wine
+    with pytest.raises(ValueError, match="[Cc]omplex"):
+        _small().fit(X + 1j)
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        _small().fit(sp.csr_matrix(X))
+    with pytest.raises(ValueError, match="1 sample"):
+        _small().fit(X[:1])
+
+
+def test_wrong_width_at_transform(wine):
+    X, _ = wine
+    model = _small().fit(X)
+    with pytest.raises(ValueError, match="13 features"):
+        model.transform(X[:, :5])
+
+
+def test_non_numeric_columns_are_a_clear_error(wine):
+    X, _ = wine
+    strings = X.astype(object)
+    strings[:, 1] = "red"
+    with pytest.raises(ValueError, match="numeric features"):
+        _small().fit(strings)
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    frame["colour"] = "red"
+    with pytest.raises(ValueError, match=re.escape("['colour'] are not numeric")):
+        _small().fit(frame)
+
+
+def test_constant_columns_warn_and_give_finite_output(wine):
+    X = wine[0].copy()
+    X[:, 4] = 3.0
+    with pytest.warns(UserWarning, match="1 feature"):
+        model = _small().fit(X)
+    assert model.scale_[4] == 1.0
+    assert np.isfinite(model.transform(X)).all()
+
+
+def test_non_finite_loss_warns_and_keeps_a_finite_encoder(wine):
+    X, _ = wine
+
+    def poison(X_batch, generator):
+        return X_batch * float("nan")
+
+    with pytest.warns(ConvergenceWarning, match="non-finite"):
+        model = _small(augmentation=poison).fit(X)
+    assert model.n_iter_ == 0
+    assert np.isfinite(model.transform(X)).all()
+
+
+def test_collapse_warns(wine, monkeypatch):
+    X, _ = wine
+    solver = _embedder.fit_embedder
+
+    def collapsing_solver(*args, **kwargs):
+        encoder, info = solver(*args, **kwargs)
+        with torch.no_grad():
+            for parameter in encoder[-1].parameters():
+                parameter.zero_()
+        return encoder, info
+
+    monkeypatch.setattr(_embedder, "fit_embedder", collapsing_solver)
+    with pytest.warns(ConvergenceWarning, match="collapsed"):
+        _small().fit(X)
+
+
+def test_verbose_reports_the_terms(wine, capsys, monkeypatch):
+    X, _ = wine
+    # Force the printed fallback even where tqdm is installed.
+    monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
+    _small(verbose=True, max_epochs=2).fit(X)
+    out = capsys.readouterr().out
+    assert "epoch 2" in out
+    assert all(term in out for term in ("invariance", "variance", "covariance"))
+
+
+def test_cuda_is_an_error_without_a_gpu(wine):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="CUDA"):
+        _small(device="cuda").fit(wine[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_fitted_model_transforms_on_the_cpu(wine):
+    X, _ = wine
+    model = _small(device="cuda").fit(X)
+    assert next(model.encoder_.parameters()).device.type == "cpu"
+    restored = pickle.loads(pickle.dumps(model))
+    assert np.isfinite(restored.transform(X)).all()
+
+
+def test_solver_leaves_a_frozen_projector_untouched():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 5, generator=g)
+    encoder = make_mlp_projector(5, (8, 4), generator=g, dtype=torch.float32)
+    projector = make_mlp_projector(
+        4, (8, 8), frozen=True, batch_norm=False, generator=g, dtype=torch.float32
+    )
+    before = [p.clone() for p in projector.parameters()]
+    weights_before = encoder[0].weight.clone()
+    _, info = fit_embedder(
+        X, encoder, projector, TabularAugmentation(X), g, max_epochs=3, batch_size=16
+    )
+    assert info["n_iter"] == 3 and not info["non_finite"]
+    for p, q in zip(projector.parameters(), before, strict=True):
+        assert torch.equal(p, q)
+    assert not torch.equal(encoder[0].weight, weights_before)
+
+
+def test_solver_merges_a_last_batch_of_one_row():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(33, 3, generator=g)  # 33 = 2 * 16 + 1
+    encoder = make_mlp_projector(3, (4,), generator=g, dtype=torch.float32)
+    projector = make_mlp_projector(4, (4,), generator=g, dtype=torch.float32)
+    _, info = fit_embedder(
+        X, encoder, projector, TabularAugmentation(X), g, max_epochs=2, batch_size=16
+    )
+    assert np.isfinite(info["loss_curve"]).all()
