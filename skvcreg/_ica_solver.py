@@ -28,10 +28,11 @@ import math
 import torch
 from threadpoolctl import ThreadpoolController
 
+from .losses import normalized_cross_covariance_loss
+
 __all__ = ["pair_contrast", "round_robin", "solve_rotation"]
 
 _PERIOD = math.pi / 2
-_GLOBAL_SWEEPS = 1
 _SMALL_PROBLEM = 100_000  # rows x components below which one thread is used
 
 
@@ -72,27 +73,12 @@ def pair_contrast(Y, projector, *, regularization=0.1):
     """
     n = Y.shape[-2]
     columns = Y.reshape(-1, n, 2).transpose(1, 2).contiguous()  # (B, 2, n)
-    features = projector.feature_map(columns).flatten(0, 1)  # (2B, n, L)
-    width = features.shape[-1]
-    mean = features.mean(dim=1)  # (2B, L)
-    # Only the blocks C_11, C_22 and C_12 are needed: 3 L^2 products per row,
-    # centred through the means rather than a centred copy of the features.
-    within = torch.baddbmm(
-        features.mT @ features, mean[:, :, None], mean[:, None, :], alpha=-n
-    ).unflatten(0, (-1, 2)) / (n - 1)  # (B, 2, L, L)
-    first, second = features[0::2], features[1::2]
-    C12 = torch.baddbmm(
-        first.mT @ second, mean[0::2, :, None], mean[1::2, None, :], alpha=-n
-    ) / (n - 1)
-    scale = within.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
-    eye = torch.eye(width, dtype=within.dtype, device=within.device)
-    ridge = within + (regularization * scale + 1e-12) * eye
+    features = projector.feature_map(columns)  # (B, 2, n, L)
     with _single_threaded(Y.device):
-        chol, _ = torch.linalg.cholesky_ex(ridge)
-        M = torch.linalg.solve_triangular(chol[:, 0], C12, upper=False)
-        M = torch.linalg.solve_triangular(chol[:, 1], M.mT, upper=False)
-    M = M.reshape(*Y.shape[:-2], width, width)
-    return (M**2).sum(dim=(-2, -1)) / width
+        values = normalized_cross_covariance_loss(
+            features[:, 0], features[:, 1], regularization=regularization
+        )
+    return values.reshape(Y.shape[:-2])
 
 
 def round_robin(m):
@@ -158,21 +144,19 @@ def _local_angles(pairs, projector, step, regularization):
     return candidates.gather(1, best)[:, 0], candidate_values.gather(1, best)[:, 0]
 
 
-def _global_angles(pairs, projector, n_angles, regularization, coarse_rows):
+def _global_angles(pairs, projector, n_angles, regularization):
     """Global minimiser of the contrast over the angle for a batch of pairs.
 
     ``pairs`` has shape ``(P, n, 2)``. The contrast is evaluated on a grid of
-    ``n_angles`` angles over one period (on the rows ``coarse_rows``, all when
-    ``None``), interpolated by its trigonometric series (the contrast is smooth
-    and ``pi/2``-periodic), minimised on a fine grid, then refined by
-    ``n_refine`` parabolic steps on all rows. Returns ``(theta, value)``.
+    ``n_angles`` angles over one period, interpolated by its trigonometric series
+    (the contrast is smooth and ``pi/2``-periodic) and minimised on a fine grid.
+    Returns ``(theta, value)``.
     """
     dtype, device = pairs.dtype, pairs.device
     step = _PERIOD / n_angles
     grid = torch.arange(n_angles, dtype=dtype, device=device) * step - _PERIOD / 2
-    coarse = pairs if coarse_rows is None else pairs[:, coarse_rows]
     values = pair_contrast(
-        _rotate(coarse[:, None], grid[None, :]),
+        _rotate(pairs[:, None], grid[None, :]),
         projector,
         regularization=regularization,
     )  # (P, K)
@@ -197,7 +181,6 @@ def solve_rotation(
     n_angles=16,
     regularization=0.1,
     max_samples=None,
-    coarse_samples=None,
     generator=None,
     callback=None,
 ):
@@ -221,11 +204,8 @@ def solve_rotation(
     max_samples : int, default=None
         Rows used to evaluate the contrast (a random subset drawn with
         ``generator``); ``None`` uses them all.
-    coarse_samples : int, default=None
-        Rows used for the global grid search of the first sweep (``None``: all);
-        the parabolic refinements use all ``max_samples`` rows.
     generator : torch.Generator, default=None
-        Draws the subsets of rows.
+        Draws the subset of rows.
     callback : callable, default=None
         Called as ``callback(sweep, loss, max_angle)`` after each sweep.
 
@@ -242,20 +222,12 @@ def solve_rotation(
         rows = torch.randperm(n, generator=generator)[:max_samples].to(Z.device)
         Z = Z[rows]
     n = Z.shape[0]
-    coarse_rows = None
-    if coarse_samples is not None and n > coarse_samples:
-        coarse_rows = torch.randperm(n, generator=generator)[:coarse_samples]
-        coarse_rows = coarse_rows.to(Z.device)
     # Small problems run on one thread: the passes are too short to share.
     with _single_threaded(Z.device, enabled=n * m <= _SMALL_PROBLEM):
-        return _sweeps(
-            Z, projector, max_iter, tol, n_angles, regularization, coarse_rows, callback
-        )
+        return _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback)
 
 
-def _sweeps(
-    Z, projector, max_iter, tol, n_angles, regularization, coarse_rows, callback
-):
+def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
     """The Jacobi sweeps of :func:`solve_rotation` from the identity."""
     m = Z.shape[1]
     W = torch.eye(m, dtype=Z.dtype, device=Z.device)
@@ -269,9 +241,9 @@ def _sweeps(
         for pairs in rounds:
             index = torch.tensor(pairs, device=Z.device)  # (P, 2)
             batch = Y[:, index].permute(1, 0, 2)  # (P, n, 2)
-            if sweep <= _GLOBAL_SWEEPS:
+            if sweep == 1:
                 theta, value = _global_angles(
-                    batch, projector, n_angles, regularization, coarse_rows
+                    batch, projector, n_angles, regularization
                 )
             else:  # later sweeps polish: a descent step from the current angle.
                 theta, value = _local_angles(batch, projector, step, regularization)

@@ -34,6 +34,7 @@ __all__ = [
     "covariance_loss",
     "cross_covariance_loss",
     "invariance_loss",
+    "normalized_cross_covariance_loss",
     "variance_loss",
     "vcreg_loss",
     "vicreg_loss",
@@ -198,6 +199,65 @@ def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
     blocks = Zc.reshape(*Zc.shape[:-1], n_blocks, L)
     within = torch.einsum("...nbi,...nbj->...bij", blocks, blocks) / (n - 1)
     return (total - within.square().sum(dim=(-3, -2, -1))) / D
+
+
+def normalized_cross_covariance_loss(
+    F1: Tensor, F2: Tensor, *, regularization: float = 0.1
+) -> Tensor:
+    """Cross-covariance of two feature blocks after whitening each block.
+
+    ``||(C_11 + e_1 I)^-1/2 C_12 (C_22 + e_2 I)^-1/2||_F^2 / L`` with ``C_ab`` the
+    covariance blocks of ``[F1, F2]`` (normalised by ``n - 1``) and ``e_a`` equal to
+    ``regularization`` times the mean eigenvalue of ``C_aa``. It is what
+    :func:`cross_covariance_loss` measures once each block's features are
+    decorrelated and equalised (the state VCReg's variance and covariance terms
+    push a projector towards): for a separable projector, the normalised HSIC
+    (NOCCO, Fukumizu et al. 2008) of the two inputs, zero when they are
+    independent. Invariant to an invertible linear map of either block when
+    ``regularization`` tends to zero.
+
+    Parameters
+    ----------
+    F1, F2 : Tensor of shape (..., n, L)
+        Two blocks of projector features for the same rows.
+    regularization : float, default=0.1
+        Relative ridge added to each block's covariance.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The normalised cross-covariance, in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import normalized_cross_covariance_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y = torch.randn(500, 1, generator=g, dtype=torch.float64)
+    >>> F = torch.cat([torch.cos(y), torch.sin(y)], dim=1)
+    >>> bool(normalized_cross_covariance_loss(F, F) > 0.5)
+    True
+    """
+    n, width = _check_batch(F1, "F1")
+    if F2.shape != F1.shape:
+        raise ValueError(
+            f"F1 and F2 must have the same shape; got {tuple(F1.shape)} and "
+            f"{tuple(F2.shape)}."
+        )
+    mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
+    # Centred through the means rather than centred copies of the features.
+    C11 = (F1.mT @ F1 - n * mean1.mT @ mean1) / (n - 1)
+    C22 = (F2.mT @ F2 - n * mean2.mT @ mean2) / (n - 1)
+    C12 = (F1.mT @ F2 - n * mean1.mT @ mean2) / (n - 1)
+    eye = torch.eye(width, dtype=F1.dtype, device=F1.device)
+    factors = []
+    for C in (C11, C22):
+        scale = C.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
+        ridge = C + (regularization * scale + 1e-12) * eye
+        factors.append(torch.linalg.cholesky_ex(ridge)[0])
+    M = torch.linalg.solve_triangular(factors[0], C12, upper=False)
+    M = torch.linalg.solve_triangular(factors[1], M.mT, upper=False)
+    return M.square().sum(dim=(-2, -1)) / width
 
 
 def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:

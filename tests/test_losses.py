@@ -11,6 +11,7 @@ from skvcreg.losses import (
     covariance_loss,
     cross_covariance_loss,
     invariance_loss,
+    normalized_cross_covariance_loss,
     variance_loss,
     vcreg_loss,
     vicreg_loss,
@@ -269,3 +270,41 @@ def test_losses_preserve_float32():
     Z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
     assert vicreg_loss(Z, Z).dtype == torch.float32
     assert cross_covariance_loss(Z, 2).dtype == torch.float32
+
+
+def _inverse_sqrt(C):
+    values, vectors = np.linalg.eigh(C)
+    return vectors @ np.diag(values**-0.5) @ vectors.T
+
+
+@pytest.mark.parametrize("regularization", [0.01, 0.1, 1.0])
+def test_normalized_cross_covariance_loss_matches_numpy(regularization):
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((200, 1))
+    F1 = np.hstack([np.cos(y), np.sin(2 * y), rng.standard_normal((200, 2))])
+    F2 = np.hstack([np.cos(y) ** 2, rng.standard_normal((200, 3))])
+    C = np.cov(np.hstack([F1, F2]), rowvar=False)
+    C11, C22, C12 = C[:4, :4], C[4:, 4:], C[:4, 4:]
+    ridged = [
+        Caa + regularization * np.trace(Caa) / 4 * np.eye(4) for Caa in (C11, C22)
+    ]
+    expected = np.sum((_inverse_sqrt(ridged[0]) @ C12 @ _inverse_sqrt(ridged[1])) ** 2)
+    got = normalized_cross_covariance_loss(
+        torch.from_numpy(F1), torch.from_numpy(F2), regularization=regularization
+    )
+    assert_allclose(float(got), expected / 4, rtol=1e-9)
+
+
+def test_normalized_cross_covariance_loss_batches_and_bounds():
+    g = torch.Generator().manual_seed(0)
+    F = torch.randn(3, 50, 6, generator=g, dtype=torch.float64)
+    G = torch.randn(3, 50, 6, generator=g, dtype=torch.float64)
+    values = normalized_cross_covariance_loss(F, G)
+    assert values.shape == (3,)
+    singles = [float(normalized_cross_covariance_loss(F[k], G[k])) for k in range(3)]
+    assert_allclose(values.numpy(), singles, rtol=1e-12)
+    same = normalized_cross_covariance_loss(F, F, regularization=1e-6)
+    assert_allclose(same.numpy(), 1.0, rtol=1e-4)  # a block against itself
+    assert bool(torch.all(values < same))
+    with pytest.raises(ValueError, match="same shape"):
+        normalized_cross_covariance_loss(F, G[:, :, :5])
