@@ -211,7 +211,7 @@ def solve_rotation(
 
     Returns
     -------
-    W : Tensor of shape (m, m)
+    W : Tensor of shape (m, m), float64
         Orthogonal unmixing of ``Z``.
     info : dict
         ``converged`` (bool), ``n_iter`` (sweeps run) and ``loss_curve`` (the sum
@@ -230,14 +230,16 @@ def solve_rotation(
 def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
     """The Jacobi sweeps of :func:`solve_rotation` from the identity."""
     m = Z.shape[1]
-    W = torch.eye(m, dtype=Z.dtype, device=Z.device)
-    Y = Z.clone()
+    # The rotation accumulates in float64 whatever the contrast's dtype, and the
+    # rotated data are recomputed from it each sweep, so no rounding drifts.
+    W = torch.eye(m, dtype=torch.float64, device=Z.device)
     rounds = round_robin(m)
     step = _PERIOD / n_angles / 2
     loss_curve, converged, sweep = [], m < 2, 0
     while not converged and sweep < max_iter:
         sweep += 1
         loss, max_angle = 0.0, 0.0
+        Y = Z @ W.T.to(Z.dtype)
         for pairs in rounds:
             index = torch.tensor(pairs, device=Z.device)  # (P, 2)
             batch = Y[:, index].permute(1, 0, 2)  # (P, n, 2)
@@ -249,7 +251,7 @@ def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
                 theta, value = _local_angles(batch, projector, step, regularization)
             theta = torch.remainder(theta + _PERIOD / 2, _PERIOD) - _PERIOD / 2
             Y[:, index] = _rotate(batch, theta).permute(1, 0, 2)
-            W[index] = _rotate(W[index].transpose(1, 2), theta).transpose(1, 2)
+            W[index] = _rotate(W[index].mT, theta.double()).mT
             loss += float(value.sum())
             max_angle = max(max_angle, float(theta.abs().max()))
         loss_curve.append(loss)
