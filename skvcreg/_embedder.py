@@ -126,24 +126,24 @@ neighbor_interpolation`); ``0`` switches it off.
     ----------
     encoder_ : torch.nn.Sequential
         The trained encoder, on the CPU, in eval mode, in float64.
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (`n_features_in_`,)
         Per-feature mean used to standardise the input.
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (`n_features_in_`,)
         Per-feature standard deviation used to standardise the input (1 for a
         constant feature).
     n_iter_ : int
         Number of epochs run.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (`n_iter_`,)
         Mean training loss of each epoch.
     invariance_curve_, variance_curve_, covariance_curve_ : ndarray of shape \
-(n_iter_,)
+(`n_iter_`,)
         Mean unweighted loss terms of each epoch (variance averaged over the two
         views, covariance summed).
     converged_ : bool
         Whether training stopped on a loss plateau before ``max_epochs``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :term:`fit`, when ``X`` has string column
         names.
 

@@ -295,8 +295,26 @@ def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:
 class VICRegTerms(NamedTuple):
     """The unweighted VICReg terms, each a tensor of shape ``(...)``.
 
-    ``variance`` is the mean of the two views' variance terms and ``covariance`` the
-    sum of their covariance terms (the convention of :func:`vicreg_loss`).
+    Returned by :func:`vicreg_terms` (a named tuple, so it also unpacks).
+
+    Parameters
+    ----------
+    invariance : Tensor
+        Mean squared difference of paired rows, :func:`invariance_loss`.
+    variance : Tensor
+        Mean of the two views' :func:`variance_loss`.
+    covariance : Tensor
+        Sum of the two views' :func:`covariance_loss` (the convention of
+        :func:`vicreg_loss`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import vicreg_terms
+    >>> Z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    >>> terms = vicreg_terms(Z, Z)
+    >>> float(terms.invariance)
+    0.0
     """
 
     invariance: Tensor

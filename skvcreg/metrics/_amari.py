@@ -107,7 +107,7 @@ def amari_distance(W, A):
 class SourceMatch(NamedTuple):
     """Result of :func:`match_sources` (a named tuple, so it also unpacks).
 
-    Attributes
+    Parameters
     ----------
     aligned : ndarray of shape (n_samples, n_true)
         ``S_est[:, permutation] * signs``: column ``i`` is the estimated source
@@ -118,6 +118,19 @@ class SourceMatch(NamedTuple):
         ``+1.0`` or ``-1.0``, the sign of each matched correlation.
     correlations : ndarray of shape (n_true,)
         Absolute Pearson correlation of each matched pair, in ``[0, 1]``.
+
+    See Also
+    --------
+    match_sources : Builds it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvcreg.metrics import match_sources
+    >>> S = np.random.default_rng(0).standard_normal((200, 2))
+    >>> aligned, permutation, signs, correlations = match_sources(S, -S[:, ::-1])
+    >>> permutation, signs
+    (array([1, 0]), array([-1., -1.]))
     """
 
     aligned: np.ndarray

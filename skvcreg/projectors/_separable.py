@@ -97,11 +97,22 @@ class SeparableRandomProjector(nn.Module):
 
     @property
     def out_width(self):
-        """``L``, the number of features per input column."""
+        """Number ``L`` of features per input column (the last width)."""
         return self.widths[-1]
 
     def feature_map(self, t):
-        """``psi`` applied elementwise: ``(...,) -> (..., L)``."""
+        """Apply ``psi`` elementwise: ``(...,) -> (..., L)``.
+
+        Parameters
+        ----------
+        t : Tensor of shape (...,)
+            Values to map, of the projector's dtype and device.
+
+        Returns
+        -------
+        Tensor of shape (..., L)
+            ``psi(t)``, one block of ``L`` features per value.
+        """
         scale = math.sqrt(2.0 / self.widths[0])
         if self.kind == "relu":  # relu(c x) = c relu(x): fold the scale in.
             h = torch.addcmul(self.bias * scale, t.unsqueeze(-1), self.weight * scale)
