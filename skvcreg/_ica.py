@@ -113,6 +113,9 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Whitening matrix (the identity when ``whiten=False``).
     n_iter_ : int
         Number of sweeps run.
+    converged_ : bool
+        Whether the sweeps met ``tol`` within ``max_iter`` (a
+        :class:`~sklearn.exceptions.ConvergenceWarning` is raised otherwise).
     loss_curve_ : ndarray of shape (`n_iter_`,)
         Sum of the pair contrasts accepted during each sweep.
     n_features_in_ : int
@@ -283,6 +286,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 stacklevel=3,
             )
         self.n_iter_ = info["n_iter"]
+        self.converged_ = bool(info["converged"])
         self.loss_curve_ = np.asarray(info["loss_curve"], dtype=np.float64)
         return W.cpu().numpy()
 
@@ -386,7 +390,10 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Minus the mean normalised pairwise HSIC of ``transform(X)`` (see
         :func:`skvcreg.metrics.pairwise_independence_score`), so
         :class:`~sklearn.model_selection.GridSearchCV` can select
-        ``projector_widths`` without labels.
+        ``projector_widths`` without labels. It scores at most 1000 evenly spaced
+        rows with the mean over pairs; for another aggregate (the worst pair),
+        raw HSIC or more rows, pass
+        :class:`~skvcreg.metrics.PairwiseIndependenceScorer` as ``scoring=``.
 
         Parameters
         ----------

@@ -45,6 +45,7 @@ def test_recovers_three_sources(projector):
     ica = VCRegICA(projector=projector, random_state=0).fit(X)
     assert amari_distance(ica.components_, A) < 0.05
     assert ica.n_iter_ == len(ica.loss_curve_) >= 2
+    assert ica.converged_ is True
 
 
 def test_fit_transform_matches_transform_and_formula(hard_mixture):
@@ -163,6 +164,7 @@ def test_convergence_warning_says_what_to_change():
     with pytest.warns(ConvergenceWarning, match="Increase max_iter, loosen tol"):
         ica = VCRegICA(max_iter=1, tol=1e-12, random_state=0).fit(X)
     assert ica.n_iter_ == 1
+    assert ica.converged_ is False
 
 
 def test_score_is_pairwise_independence_and_drives_grid_search(hard_mixture):
