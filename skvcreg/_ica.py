@@ -81,7 +81,9 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         features ``cos(w t + b)`` (Gaussian kernel).
     bandwidths : float or tuple of float, default=(0.5, 1.0, 2.0)
         Scales ``s`` of the random weights ``w ~ N(0, s^-2)`` on the white
-        components, used in turn by the first layer's features.
+        components, used in turn by the first layer's features. A first layer
+        narrower than the number of bandwidths uses only the first ones (a
+        width of 1 uses only the first bandwidth).
     n_angles : int, default=12
         Angles of the global grid searched for each pair in the first sweep; the
         grid is interpolated by its trigonometric series.
