@@ -57,18 +57,20 @@ for name, estimator in estimators.items():
 fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), layout="constrained")
 displays = {
     "true sources": PairwiseIndependenceDisplay.from_data(
-        S_test, feature_names=[f"s{i}" for i in range(4)], ax=axes[0], colorbar=False
+        S_test,
+        feature_names=[f"s{i}" for i in range(4)],
+        ax=axes[0],
+        colorbar=False,
+        title="true sources",
     ),
     "mixtures": PairwiseIndependenceDisplay.from_data(
-        X_test, ax=axes[1], colorbar=False
+        X_test, ax=axes[1], colorbar=False, title="mixtures"
     ),
 }
 for ax, (name, estimator) in zip(axes[2:], estimators.items(), strict=True):
     displays[name] = PairwiseIndependenceDisplay.from_estimator(
-        estimator, X_test, ax=ax, colorbar=False
+        estimator, X_test, ax=ax, colorbar=False, title=name
     )
-for name, display in displays.items():
-    display.ax_.set_title(name)
 fig.colorbar(displays["VCRegICA"].im_, ax=axes, label="CKA (normalised HSIC)")
 plt.show()
 

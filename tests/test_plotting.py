@@ -61,6 +61,16 @@ def test_dataframe_names_and_replot(X):
     assert display.ax_ is not first_ax
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [(None, "Pairwise dependence (CKA (normalised HSIC))"), ("", ""), ("mine", "mine")],
+)
+def test_title(X, title, expected):
+    pipe = make_pipeline(StandardScaler(), FastICA(random_state=0)).fit(X)
+    display = PairwiseIndependenceDisplay.from_estimator(pipe, X, title=title)
+    assert display.ax_.get_title() == expected
+
+
 def test_constructor_then_plot():
     display = PairwiseIndependenceDisplay(np.eye(2)).plot()
     assert display.feature_names is None

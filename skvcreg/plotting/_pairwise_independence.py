@@ -80,7 +80,9 @@ class PairwiseIndependenceDisplay:
         self.feature_names = feature_names
         self.normalize = normalize
 
-    def plot(self, ax=None, *, cmap="viridis", annotate=None, colorbar=True):
+    def plot(
+        self, ax=None, *, cmap="viridis", annotate=None, colorbar=True, title=None
+    ):
         """Draw the heat map.
 
         Parameters
@@ -93,6 +95,8 @@ class PairwiseIndependenceDisplay:
             Print the values in the cells; ``None`` does so up to 12 columns.
         colorbar : bool, default=True
             Add a colour bar.
+        title : str or None, default=None
+            Axes title; ``None`` names the measure shown, ``""`` draws none.
 
         Returns
         -------
@@ -110,7 +114,7 @@ class PairwiseIndependenceDisplay:
         ax.set_xticks(range(d), labels=names, rotation=90)
         ax.set_yticks(range(d), labels=names)
         label = "CKA (normalised HSIC)" if self.normalize else "HSIC"
-        ax.set_title(f"Pairwise dependence ({label})")
+        ax.set_title(f"Pairwise dependence ({label})" if title is None else title)
         self.text_ = None
         if annotate or (annotate is None and d <= 12):
             self.text_ = np.empty((d, d), dtype=object)
@@ -145,6 +149,7 @@ class PairwiseIndependenceDisplay:
         cmap="viridis",
         annotate=None,
         colorbar=True,
+        title=None,
         **hsic_params,
     ):
         """Heat map of :func:`~skvcreg.metrics.pairwise_hsic` of the columns of X.
@@ -157,7 +162,7 @@ class PairwiseIndependenceDisplay:
             Show CKA (True) or raw HSIC.
         feature_names : list of str or None, default=None
             Labels; default from ``X`` or ``x0, x1, ...``.
-        ax, cmap, annotate, colorbar
+        ax, cmap, annotate, colorbar, title
             Passed to :meth:`plot`.
         **hsic_params
             Passed to :func:`~skvcreg.metrics.pairwise_hsic` (``bandwidth``,
@@ -171,7 +176,9 @@ class PairwiseIndependenceDisplay:
         if feature_names is None:
             feature_names = _column_names(X, matrix.shape[0], "x")
         display = cls(matrix, feature_names=feature_names, normalize=normalize)
-        return display.plot(ax=ax, cmap=cmap, annotate=annotate, colorbar=colorbar)
+        return display.plot(
+            ax=ax, cmap=cmap, annotate=annotate, colorbar=colorbar, title=title
+        )
 
     @classmethod
     def from_estimator(
@@ -185,6 +192,7 @@ class PairwiseIndependenceDisplay:
         cmap="viridis",
         annotate=None,
         colorbar=True,
+        title=None,
         **hsic_params,
     ):
         """Heat map of the dependence between the columns of
@@ -197,7 +205,8 @@ class PairwiseIndependenceDisplay:
             the labels when available.
         X : array-like of shape (n_samples, n_features)
             Input of ``transform``.
-        normalize, feature_names, ax, cmap, annotate, colorbar, **hsic_params
+        normalize, feature_names, ax, cmap, annotate, colorbar, title, \
+**hsic_params
             As in :meth:`from_data`.
 
         Returns
@@ -220,5 +229,6 @@ class PairwiseIndependenceDisplay:
             cmap=cmap,
             annotate=annotate,
             colorbar=colorbar,
+            title=title,
             **hsic_params,
         )
