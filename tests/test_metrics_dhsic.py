@@ -60,6 +60,18 @@ def test_dhsic_test_null_and_seed():
     assert (stat, p) == dhsic_test(X, n_permutations=40, random_state=0)
 
 
+@pytest.mark.parametrize("d", [2, 4])
+def test_dhsic_test_stored_grams_match_recomputed_kernels(monkeypatch, d):
+    # Two code paths for the permutations (stored Gram matrices when they fit in
+    # memory, kernels recomputed otherwise) must give the same test.
+    X = np.random.default_rng(3).normal(size=(60, d))
+    X[:, -1] += X[:, 0] * X[:, 1]
+    fast = dhsic_test(X, n_permutations=30, random_state=0)
+    monkeypatch.setattr("skvcreg.metrics._dhsic._GRAM_BYTES", 0)
+    slow = dhsic_test(X, n_permutations=30, random_state=0)
+    assert_allclose(fast, slow, rtol=1e-12)
+
+
 def test_dhsic_bad_input():
     with pytest.raises(ValueError, match="at least 2 variables"):
         dhsic(np.arange(10.0))

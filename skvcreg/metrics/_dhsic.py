@@ -8,6 +8,10 @@ from ._bandwidth import median_bandwidths, scale_by_bandwidth
 from ._validation import check_bandwidth, check_positive_int, check_samples
 
 _BLOCK_BYTES = 32 * 2**20
+# The permutation test keeps the d Gram matrices when they fit in this budget:
+# each permutation then gathers and multiplies them (2-4x faster than
+# recomputing the kernels).
+_GRAM_BYTES = 256 * 2**20
 
 
 def _row_blocks(n, d):
@@ -44,6 +48,29 @@ def _dhsic_terms(X, log_m):
     products over variables of the marginal terms taken in log space."""
     n = X.shape[0]
     t1 = _joint_mean(X)
+    log_t2 = np.sum(np.log(np.mean(np.exp(log_m), axis=1)))
+    log_t3 = logsumexp(log_m.sum(axis=0)) - np.log(n)
+    return max(t1 + np.exp(log_t2) - 2.0 * np.exp(log_t3), 0.0)
+
+
+def _grams(X):
+    """The Gram matrices ``K_v[a, b] = exp(-(t_va - t_vb)^2 / 2)``, (d, n, n)."""
+    diff = X.T[:, :, None] - X.T[:, None, :]
+    return np.exp(-0.5 * diff**2)
+
+
+def _dhsic_terms_from_grams(grams, perms, log_m):
+    """:func:`_dhsic_terms` of the rows ``X[perms[:, v], v]`` from stored Grams.
+
+    ``perms[:, 0]`` is the identity. The product of the permuted Grams is at
+    least ``1/n`` on the diagonal, as in :func:`_joint_mean`.
+    """
+    d, n, _ = grams.shape
+    product = grams[0].copy()
+    for v in range(1, d):
+        p = perms[:, v]
+        product *= np.take(np.take(grams[v], p, axis=0), p, axis=1)
+    t1 = product.sum() / n**2
     log_t2 = np.sum(np.log(np.mean(np.exp(log_m), axis=1)))
     log_t3 = logsumexp(log_m.sum(axis=0)) - np.log(n)
     return max(t1 + np.exp(log_t2) - 2.0 * np.exp(log_t3), 0.0)
@@ -176,11 +203,15 @@ default="median"
     log_m = _log_row_means(X)
     observed = _dhsic_terms(X, log_m)
     rng = check_random_state(random_state)
+    grams = _grams(X) if d * n * n * 8 <= _GRAM_BYTES else None
     exceed = 0
     for _ in range(n_permutations):
         perms = np.argsort(rng.random_sample((n, d)), axis=0)
         perms[:, 0] = np.arange(n)
         permuted_log_m = np.take_along_axis(log_m, perms.T, axis=1)
-        value = _dhsic_terms(X[perms, np.arange(d)], permuted_log_m)
+        if grams is None:
+            value = _dhsic_terms(X[perms, np.arange(d)], permuted_log_m)
+        else:
+            value = _dhsic_terms_from_grams(grams, perms, permuted_log_m)
         exceed += value >= observed
     return float(observed), float((1.0 + exceed) / (1.0 + n_permutations))
