@@ -17,7 +17,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._ica_solver import solve_rotation
+from ._ica_solver import refine_by_scores, solve_rotation
 from ._torch_utils import make_generator, resolve_device, solver_dtype
 from .metrics import pairwise_independence_score
 from .projectors import SeparableRandomProjector
@@ -57,7 +57,11 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     Each block of projector features is whitened before the cross-covariance is
     taken (the normalised HSIC, NOCCO), and the rotation is found by Jacobi sweeps:
     every pair of components in turn is rotated to the global minimiser of its
-    contrast, searched on a grid of angles then refined.
+    contrast, searched on a grid of angles then refined. Finally (``refine=True``)
+    a few quasi-Newton steps solve the maximum-likelihood conditions with the
+    sources' densities estimated from the data, which are more efficient
+    statistically but only locally convergent: the kernel contrast finds the
+    basin, the refinement its most accurate point.
 
     Parameters
     ----------
@@ -91,8 +95,17 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
     max_samples : int, default=4000
-        Rows (a random subset) used to evaluate the contrast; the solution is
-        applied to all rows. ``None`` uses them all.
+        Rows (a random subset) used to evaluate the contrast and the refinement;
+        the solution is applied to all rows. ``None`` uses them all.
+    refine : bool, default=True
+        After the kernel contrast has found the rotation, polish the unmixing by
+        solving the efficient estimating equations ``E[phi_i(y_i) y_j] = 0``
+        (``i != j``), with each component's score function ``phi_i`` estimated
+        by score matching on random-knot ramps: semiparametric maximum
+        likelihood, a local method that needs the kernel contrast's start. The
+        polished unmixing need not be a rotation of the white data, which also
+        corrects the sampling error of the whitening. On the benchmarks it
+        lowers the error by 20-25% (see the documentation's benchmarks page).
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the solver runs; ``"auto"`` takes a GPU when torch sees one. The
         contrast is computed in float32 (as accurate as float64 here, and 2.8x
@@ -115,9 +128,12 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Whitening matrix (the identity when ``whiten=False``).
     n_iter_ : int
         Number of sweeps run.
+    n_refine_iter_ : int
+        Number of steps of the score refinement (0 when ``refine=False``).
     converged_ : bool
-        Whether the sweeps met ``tol`` within ``max_iter`` (a
-        :class:`~sklearn.exceptions.ConvergenceWarning` is raised otherwise).
+        Whether the sweeps met ``tol`` within ``max_iter`` and the refinement
+        converged (a :class:`~sklearn.exceptions.ConvergenceWarning` is raised
+        otherwise).
     loss_curve_ : ndarray of shape (`n_iter_`,)
         Sum of the pair contrasts accepted during each sweep.
     n_features_in_ : int
@@ -167,6 +183,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "n_angles": [Interval(Integral, 3, None, closed="left")],
         "regularization": [Interval(Real, 0.0, None, closed="neither")],
         "max_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "refine": ["boolean"],
         "device": [StrOptions({"auto", "cpu", "cuda"}), torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -185,6 +202,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         n_angles=12,
         regularization=0.1,
         max_samples=4000,
+        refine=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -199,6 +217,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.n_angles = n_angles
         self.regularization = regularization
         self.max_samples = max_samples
+        self.refine = refine
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -246,7 +265,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return Xc @ self.whitening_.T
 
     def _solve(self, Z):
-        """Run the torch solver on white data ``Z``; return the rotation (numpy)."""
+        """Run the torch solver on white data ``Z``; return the unmixing (numpy)."""
         device = resolve_device(self.device)
         dtype = solver_dtype(device)
         generator = make_generator(self.random_state)
@@ -287,8 +306,27 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        refined = {"converged": True, "n_iter": 0}
+        if self.refine:
+            Zs = torch.as_tensor(Z * scale, dtype=torch.float64, device=device)
+            M, refined = refine_by_scores(
+                Zs @ W.T, max_samples=self.max_samples, generator=generator
+            )
+            W = M @ W
+            if self.verbose:
+                print(f"[VCRegICA] score refinement: {refined['n_iter']} steps")
+            if not refined["converged"]:
+                warnings.warn(
+                    f"VCRegICA's score refinement did not converge in "
+                    f"{refined['n_iter']} steps: the components are those of the "
+                    "last step. Raise max_samples for less noisy score estimates, "
+                    "or set refine=False to keep the kernel contrast's solution.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
         self.n_iter_ = info["n_iter"]
-        self.converged_ = bool(info["converged"])
+        self.n_refine_iter_ = refined["n_iter"]
+        self.converged_ = bool(info["converged"] and refined["converged"])
         self.loss_curve_ = np.asarray(info["loss_curve"], dtype=np.float64)
         return W.cpu().numpy()
 

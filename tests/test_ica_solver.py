@@ -5,7 +5,16 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from skvcreg._ica_solver import pair_contrast, round_robin, solve_rotation
+from skvcreg._ica_solver import (
+    _quantile_knots,
+    _score_functions,
+    pair_contrast,
+    refine_by_scores,
+    round_robin,
+    solve_rotation,
+)
+from skvcreg.datasets import make_ica_mixture
+from skvcreg.metrics import amari_distance
 from skvcreg.projectors import SeparableRandomProjector
 
 
@@ -72,3 +81,43 @@ def test_two_components_angle_is_global():
     W, _ = solve_rotation(S @ R.double().T, _projector())
     P = (W @ R.double()).abs()
     assert float(P.min(dim=1).values.max()) < 0.03
+
+
+def test_score_matching_recovers_known_scores():
+    g = torch.Generator().manual_seed(0)
+    n = 20000
+    gaussian = torch.randn(n, dtype=torch.float64, generator=g)
+    # Logistic density: its score is tanh(y / 2), bounded and nonlinear.
+    u = torch.rand(n, dtype=torch.float64, generator=g)
+    logistic = torch.log(u / (1 - u))
+    Y = torch.stack([gaussian, logistic], dim=1)
+    # The defaults of refine_by_scores: 20 knots, relative ridge 1e-3.
+    phi, curvature = _score_functions(Y, _quantile_knots(Y, 20), ridge=1e-3)
+    rms = (phi - torch.stack([gaussian, torch.tanh(logistic / 2)], dim=1)).pow(2)
+    # A nonparametric fit: its error is largest in the tails; the RMS errors are
+    # 0.08 and 0.05 here (a sign or scale error would give about 1).
+    assert (rms.mean(dim=0).sqrt() < 0.1).all()
+    # E[phi'] is the Fisher information: 1 for N(0, 1), 1/3 for the logistic.
+    assert_allclose(curvature, [1.0, 1 / 3], rtol=0.02)
+
+
+def test_refinement_improves_a_rough_unmixing_and_is_a_fixed_point():
+    X, S, A = make_ica_mixture(["laplace", "uniform", "j"], 4000, random_state=0)
+    X = torch.as_tensor(X - X.mean(axis=0))
+    # Start from the true unmixing spoiled by a small random matrix.
+    g = torch.Generator().manual_seed(0)
+    W0 = torch.linalg.inv(torch.as_tensor(A)) + 0.05 * torch.randn(
+        3, 3, dtype=torch.float64, generator=g
+    )
+    Y = X @ W0.T
+    Y = Y / Y.std(dim=0)
+    M, info = refine_by_scores(Y)
+    assert info["converged"] and info["n_iter"] < 20
+    before = amari_distance(W0.numpy(), A)
+    after = amari_distance((M @ W0).numpy(), A)
+    assert after < before / 3
+    refined = Y @ M.T
+    assert_allclose(refined.std(dim=0, correction=0), 1.0, rtol=1e-10)
+    again, info = refine_by_scores(refined)
+    assert info["n_iter"] <= 2
+    assert_allclose(again, torch.eye(3, dtype=torch.float64), atol=5e-3)
