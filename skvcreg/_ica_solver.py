@@ -275,19 +275,25 @@ def _score_functions(Y, knots, ridge):
     ``phi_i`` is fitted in the span of ``y``, ``1`` and ramps ``max(0, y - k)``
     with knots ``k`` (``knots[i]``), by minimising the score-matching
     risk ``E[f(y)^2] - 2 E[f'(y)]`` (whose minimiser over all ``f`` is the true
-    score), with a small ridge. Returns ``phi`` (n, m) and ``E[phi_i']`` (m,).
+    score), with a ridge on the ramps' coefficients. Returns ``phi`` (n, m)
+    and ``E[phi_i']`` (m,).
     """
-    n = Y.shape[0]
+    n, m = Y.shape
+    size = knots.shape[1] + 2
     y = Y.T[:, :, None]  # (m, n, 1)
-    ones = torch.ones_like(y)
-    basis = torch.cat([y, torch.relu(y - knots[:, None, :]), ones], dim=2)
-    slopes = torch.cat([ones, (y > knots[:, None, :]).to(Y.dtype), 0 * ones], dim=2)
-    gram = basis.mT @ basis / n  # (m, k + 2, k + 2)
-    target = slopes.mean(dim=1)  # E[b'] (m, k + 2)
-    size = gram.shape[-1]
-    shift = ridge * gram.diagonal(dim1=-2, dim2=-1).mean(dim=-1)
-    eye = torch.eye(size, dtype=Y.dtype, device=Y.device)
-    coef = torch.linalg.solve(gram + shift[:, None, None] * eye, target)  # (m, k+2)
+    basis = Y.new_empty(m, n, size)  # columns: y, the ramps, 1
+    basis[:, :, :1] = y
+    torch.sub(y, knots[:, None, :], out=basis[:, :, 1:-1]).relu_()
+    basis[:, :, -1] = 1.0
+    target = Y.new_zeros(m, size)  # E[b'] of each basis function
+    target[:, 0] = 1.0
+    target[:, 1:-1] = (basis[:, :, 1:-1] > 0).sum(dim=1) / n
+    gram = basis.mT @ basis / n  # (m, size, size)
+    # The ridge shrinks the ramps' coefficients only, towards the linear score
+    # of a Gaussian, not towards a zero score.
+    ramps = gram.diagonal(dim1=-2, dim2=-1)[:, 1:-1]
+    ramps.add_(ridge * ramps.mean(dim=-1, keepdim=True))
+    coef = torch.linalg.solve(gram, target)  # (m, size)
     phi = (basis @ coef[:, :, None])[..., 0].T  # (n, m)
     return phi, (target * coef).sum(dim=1)
 
@@ -300,7 +306,7 @@ def refine_by_scores(
     max_iter=50,
     tol=1e-3,
     n_knots=20,
-    ridge=1e-3,
+    ridge=1e-2,
     min_curvature=1e-2,
     max_step=0.2,
 ):
@@ -338,8 +344,12 @@ def refine_by_scores(
     n_knots : int, default=20
         Ramps of each score function (knots at the 2%-98% quantiles of the
         starting components).
-    ridge : float, default=1e-3
-        Ridge of the score-matching fit, relative to the mean diagonal.
+    ridge : float, default=1e-2
+        Ridge on the ramps' coefficients of the score-matching fit, relative to
+        their mean diagonal: it shrinks each score towards the linear score of a
+        Gaussian, which keeps the noisy scores of nearly Gaussian sources from
+        moving the solution (on Bach & Jordan's near-Gaussian density (i) a ridge
+        of 1e-3 raised the error from 7.7 to 9.0, 1e-2 kept it at 7.9).
     min_curvature : float, default=1e-2
         Lower bound of the Hessian blocks' eigenvalues.
     max_step : float, default=0.2

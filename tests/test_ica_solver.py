@@ -91,7 +91,7 @@ def test_score_matching_recovers_known_scores():
     u = torch.rand(n, dtype=torch.float64, generator=g)
     logistic = torch.log(u / (1 - u))
     Y = torch.stack([gaussian, logistic], dim=1)
-    # The defaults of refine_by_scores: 20 knots, relative ridge 1e-3.
+    # 20 knots as refine_by_scores; a light ridge, to check the fit itself.
     phi, curvature = _score_functions(Y, _quantile_knots(Y, 20), ridge=1e-3)
     rms = (phi - torch.stack([gaussian, torch.tanh(logistic / 2)], dim=1)).pow(2)
     # A nonparametric fit: its error is largest in the tails; the RMS errors are
