@@ -95,8 +95,9 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
     max_samples : int, default=4000
-        Rows (a random subset) used to evaluate the contrast and the refinement;
-        the solution is applied to all rows. ``None`` uses them all.
+        Rows (a random subset) used to evaluate the kernel contrast; the score
+        refinement uses up to ``50 * max_samples`` rows (its cost is linear in
+        them). The solution is applied to all rows. ``None`` uses them all.
     refine : bool, default=True
         After the kernel contrast has found the rotation, polish the unmixing by
         solving the efficient estimating equations ``E[phi_i(y_i) y_j] = 0``
@@ -309,8 +310,11 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         refined = {"converged": True, "n_iter": 0}
         if self.refine:
             Zs = torch.as_tensor(Z * scale, dtype=torch.float64, device=device)
+            # The refinement is linear in the rows and statistically the more
+            # efficient step, so it sees many more of them than the contrast.
+            rows = None if self.max_samples is None else 50 * self.max_samples
             M, refined = refine_by_scores(
-                Zs @ W.T, max_samples=self.max_samples, generator=generator
+                Zs @ W.T, max_samples=rows, generator=generator
             )
             W = M @ W
             if self.verbose:

@@ -263,39 +263,64 @@ def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
     return W, info
 
 
+_KNOT_ROWS = 100_000  # rows (evenly spaced) used to place the knots
+_CHUNK_ROWS = 16_384  # rows per chunk in the refinement's passes
+
+
 def _quantile_knots(Y, n_knots):
     """``n_knots`` knots per column at its 2%-98% quantiles, shape (m, k)."""
+    Y = Y[:: max(1, Y.shape[0] // _KNOT_ROWS)]
     levels = torch.linspace(0.02, 0.98, n_knots, dtype=Y.dtype, device=Y.device)
     return torch.quantile(Y, levels, dim=0).T
 
 
-def _score_functions(Y, knots, ridge):
-    """Score functions ``phi_i = -p_i' / p_i`` of each column, by score matching.
-
-    ``phi_i`` is fitted in the span of ``y``, ``1`` and ramps ``max(0, y - k)``
-    with knots ``k`` (``knots[i]``), by minimising the score-matching
-    risk ``E[f(y)^2] - 2 E[f'(y)]`` (whose minimiser over all ``f`` is the true
-    score), with a ridge on the ramps' coefficients. Returns ``phi`` (n, m)
-    and ``E[phi_i']`` (m,).
-    """
+def _ramp_basis(Y, knots):
+    """Basis ``[y, max(0, y - k_1), ..., max(0, y - k_K), 1]`` per column,
+    shape (m, n, K + 2)."""
     n, m = Y.shape
-    size = knots.shape[1] + 2
     y = Y.T[:, :, None]  # (m, n, 1)
-    basis = Y.new_empty(m, n, size)  # columns: y, the ramps, 1
+    basis = Y.new_empty(m, n, knots.shape[1] + 2)
     basis[:, :, :1] = y
     torch.sub(y, knots[:, None, :], out=basis[:, :, 1:-1]).relu_()
     basis[:, :, -1] = 1.0
+    return basis
+
+
+def _score_moments(Y, knots, ridge):
+    """Score functions ``phi_i = -p_i' / p_i`` of each column, by score matching,
+    and the moments the refinement needs.
+
+    ``phi_i`` is fitted in the span of ``y``, ``1`` and ramps ``max(0, y - k)``
+    with knots ``k`` (``knots[i]``), by minimising the score-matching risk
+    ``E[f(y)^2] - 2 E[f'(y)]`` (whose minimiser over all ``f`` is the true
+    score), with a ridge on the ramps' coefficients. The rows are visited in
+    chunks, so the memory does not grow with ``n``.
+
+    Returns ``G`` (m, m) with ``G[i, j] = E[phi_i(y_i) y_j]``, the curvatures
+    ``E[phi_i']`` (m,) and the coefficients (m, K + 2).
+    """
+    n, m = Y.shape
+    size = knots.shape[1] + 2
+    gram = Y.new_zeros(m, size, size)
     target = Y.new_zeros(m, size)  # E[b'] of each basis function
+    for start in range(0, n, _CHUNK_ROWS):
+        basis = _ramp_basis(Y[start : start + _CHUNK_ROWS], knots)
+        gram += basis.mT @ basis
+        target[:, 1:-1] += (basis[:, :, 1:-1] > 0).sum(dim=1)
+    gram /= n
+    target /= n
     target[:, 0] = 1.0
-    target[:, 1:-1] = (basis[:, :, 1:-1] > 0).sum(dim=1) / n
-    gram = basis.mT @ basis / n  # (m, size, size)
     # The ridge shrinks the ramps' coefficients only, towards the linear score
     # of a Gaussian, not towards a zero score.
     ramps = gram.diagonal(dim1=-2, dim2=-1)[:, 1:-1]
     ramps.add_(ridge * ramps.mean(dim=-1, keepdim=True))
     coef = torch.linalg.solve(gram, target)  # (m, size)
-    phi = (basis @ coef[:, :, None])[..., 0].T  # (n, m)
-    return phi, (target * coef).sum(dim=1)
+    G = Y.new_zeros(m, m)
+    for start in range(0, n, _CHUNK_ROWS):
+        chunk = Y[start : start + _CHUNK_ROWS]
+        phi = (_ramp_basis(chunk, knots) @ coef[:, :, None])[..., 0]  # (m, c)
+        G += phi @ chunk
+    return G / n, (target * coef).sum(dim=1), coef
 
 
 def refine_by_scores(
@@ -378,8 +403,7 @@ def refine_by_scores(
             M, S = M / scale[:, None], S / scale
             if step == 1:  # fixed knots: moving ones would make the steps jitter
                 knots = _quantile_knots(S, n_knots)
-            phi, curvature = _score_functions(S, knots, ridge)
-            G = phi.T @ S / n  # G[i, j] = E[phi_i(y_i) y_j]
+            G, curvature, _ = _score_moments(S, knots, ridge)
             i, j = upper
             H = torch.ones(len(i), 2, 2, dtype=Y.dtype, device=Y.device)
             H[:, 0, 0], H[:, 1, 1] = curvature[i], curvature[j]
