@@ -106,7 +106,7 @@ assert (
 # ------------------
 # The true sources have off-diagonal values between 0.0006 and 0.002: the
 # finite-sample level of independent columns. Mixing raises them to between
-# 0.04 and 0.24. VCRegICA brings every pair back to at most 0.0041, close to
+# 0.04 and 0.24. VCRegICA brings every pair back to at most 0.0026, close to
 # the level of the true sources, in line with its small Amari error.
 #
 # FastICA brings five of its six pairs to at most 0.005 but leaves one pair,

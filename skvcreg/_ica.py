@@ -94,7 +94,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
-    max_samples : int, default=4000
+    max_samples : int, default=1000
         Rows (a random subset) used to evaluate the kernel contrast; the score
         refinement uses up to ``50 * max_samples`` rows (its cost is linear in
         them). The solution is applied to all rows. ``None`` uses them all.
@@ -202,7 +202,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         bandwidths=(0.5, 1.0, 2.0),
         n_angles=12,
         regularization=0.1,
-        max_samples=4000,
+        max_samples=1000,
         refine=True,
         device="auto",
         random_state=None,
