@@ -129,6 +129,6 @@ plt.show()
 
 # %%
 # Over all of Bach & Jordan's 18 densities (``benchmarks/bench_ica.py``, 100
-# mixtures each, see the benchmarks page), VCRegICA's mean Amari error x100 is 3.3
-# against 10.0 for FastICA and 9.5 for Picard, and its worst density scores 7.7
+# mixtures each, see the benchmarks page), VCRegICA's mean Amari error x100 is 2.4
+# against 10.0 for FastICA and 9.5 for Picard, and its worst density scores 7.9
 # against 52.9 and 53.5.
