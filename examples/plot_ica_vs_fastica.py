@@ -8,7 +8,9 @@ likelihood under a fixed family of source densities. On skewed, bimodal sources
 such as Bach & Jordan's densities (j) and (q) those contrasts are almost flat,
 and both methods often return a mixture. :class:`skvcreg.VCRegICA` minimises a
 kernel independence contrast (the covariance of a random separable projector's
-output, an HSIC by the projector lemma), which sees every kind of dependence.
+output, an HSIC by the projector lemma), which sees every kind of dependence,
+then polishes the solution with maximum-likelihood steps whose source densities
+are estimated from the data (the score refinement).
 
 We mix pairs of sources, one pair every method handles (Laplace and uniform) and
 pairs of density (j) and of density (q), unmix them with the three methods, and
