@@ -54,6 +54,15 @@ def _single_threaded(device, enabled=True):
     return _threadpool_controller().limit(limits=1, user_api="openmp")
 
 
+def _subsample_rows(Z, max_samples, generator):
+    """A random subset of ``max_samples`` rows of ``Z`` (all when fewer)."""
+    n = Z.shape[0]
+    if max_samples is None or n <= max_samples:
+        return Z
+    rows = torch.randperm(n, generator=generator)[:max_samples].to(Z.device)
+    return Z[rows]
+
+
 def pair_contrast(Y, projector, *, regularization=0.1):
     """Normalised cross-covariance contrast of pairs of components.
 
@@ -217,11 +226,8 @@ def solve_rotation(
         ``converged`` (bool), ``n_iter`` (sweeps run) and ``loss_curve`` (the sum
         of the pair contrasts accepted during each sweep).
     """
+    Z = _subsample_rows(Z, max_samples, generator)
     n, m = Z.shape
-    if max_samples is not None and n > max_samples:
-        rows = torch.randperm(n, generator=generator)[:max_samples].to(Z.device)
-        Z = Z[rows]
-    n = Z.shape[0]
     # Small problems run on one thread: the passes are too short to share.
     with _single_threaded(Z.device, enabled=n * m <= _SMALL_PROBLEM):
         return _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback)
@@ -391,11 +397,8 @@ def refine_by_scores(
     info : dict
         ``converged`` (bool) and ``n_iter`` (steps run).
     """
+    Y = _subsample_rows(Y, max_samples, generator)
     n, m = Y.shape
-    if max_samples is not None and n > max_samples:
-        rows = torch.randperm(n, generator=generator)[:max_samples].to(Y.device)
-        Y = Y[rows]
-        n = max_samples
     if n_knots is None:
         n_knots = int(min(40, max(20, round(20 * math.sqrt(n / 1000)))))
     if ridge is None:

@@ -43,14 +43,18 @@ def _joint_mean(X):
     return total / n**2
 
 
-def _dhsic_terms(X, log_m):
+def _combine_terms(t1, log_m):
     """dHSIC from the V-statistic ``T1 + T2 - 2 T3`` (Pfister et al. 2018), the
     products over variables of the marginal terms taken in log space."""
-    n = X.shape[0]
-    t1 = _joint_mean(X)
+    n = log_m.shape[1]
     log_t2 = np.sum(np.log(np.mean(np.exp(log_m), axis=1)))
     log_t3 = logsumexp(log_m.sum(axis=0)) - np.log(n)
     return max(t1 + np.exp(log_t2) - 2.0 * np.exp(log_t3), 0.0)
+
+
+def _dhsic_terms(X, log_m):
+    """dHSIC of the rows of ``X`` (scaled by the bandwidths)."""
+    return _combine_terms(_joint_mean(X), log_m)
 
 
 def _grams(X):
@@ -70,10 +74,7 @@ def _dhsic_terms_from_grams(grams, perms, log_m):
     for v in range(1, d):
         p = perms[:, v]
         product *= np.take(np.take(grams[v], p, axis=0), p, axis=1)
-    t1 = product.sum() / n**2
-    log_t2 = np.sum(np.log(np.mean(np.exp(log_m), axis=1)))
-    log_t3 = logsumexp(log_m.sum(axis=0)) - np.log(n)
-    return max(t1 + np.exp(log_t2) - 2.0 * np.exp(log_t3), 0.0)
+    return _combine_terms(product.sum() / n**2, log_m)
 
 
 def _prepare(X, bandwidth):
