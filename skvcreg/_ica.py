@@ -76,7 +76,8 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     max_iter : int, default=20
         Maximum number of sweeps over all pairs of components.
     tol : float, default=2e-3
-        Convergence: no plane rotation of a sweep larger than ``tol`` radians.
+        Convergence: no plane rotation of a sweep larger than ``tol`` radians,
+        then a global check sweep that moves no pair out of its basin.
     projector_widths : tuple of int, default=(32,)
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
         last width. Wider gives a finer kernel and more independent components.
@@ -89,8 +90,8 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         narrower than the number of bandwidths uses only the first ones (a
         width of 1 uses only the first bandwidth).
     n_angles : int, default=12
-        Angles of the global grid searched for each pair in the first sweep; the
-        grid is interpolated by its trigonometric series.
+        Angles of the global grid searched for each pair in the first sweep and
+        in the check sweep; the grid is interpolated by its trigonometric series.
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
