@@ -445,9 +445,9 @@ def refine_by_scores(
     steps of the relative gradient with the usual 2x2 Hessian blocks
     ``[[k_i, 1], [1, k_j]]`` (``k_i = E[phi_i']``), their eigenvalues clipped
     below at ``min_curvature`` and the step's largest entry at ``max_step``; a
-    step that is not 10% smaller than the last halves the steps from then on
-    (the estimated scores change in small jumps, which can make the steps
-    cycle).
+    step that turns back on the last one without being 10% smaller halves the
+    steps from then on (the estimated scores change in small jumps, which can
+    make the steps cycle).
 
     This is a local method: it converges to the solution of the estimating
     equations near the start, so the start must already lie in the right basin
@@ -502,7 +502,7 @@ def refine_by_scores(
     M = torch.eye(m, dtype=Y.dtype, device=Y.device)
     upper = torch.triu_indices(m, m, offset=1, device=Y.device)
     converged, step = m < 2, 0
-    previous, damping = math.inf, 1.0
+    previous, damping = None, 1.0
     with _single_threaded(Y.device, enabled=n * m <= _SMALL_PROBLEM):
         while not converged and step < max_iter:
             step += 1
@@ -524,12 +524,14 @@ def refine_by_scores(
             E[i, j], E[j, i] = solved[:, 0, 0], solved[:, 1, 0]
             # The fitted scores move in jumps as rows cross the fixed knots, so
             # the steps can cycle between two nearby solutions instead of
-            # shrinking; each step no smaller than 0.9 times the last halves
-            # the steps from then on.
+            # shrinking: a step that turns back on the last one (negative
+            # inner product) without being 10% smaller halves the steps from
+            # then on. Long steps in a steady direction are left alone.
             newton = float(E.abs().max())
-            if newton > 0.9 * previous:
+            turns_back = previous is not None and float((E * previous).sum()) < 0
+            if turns_back and newton > 0.9 * float(previous.abs().max()):
                 damping *= 0.5
-            previous = newton
+            previous = E.clone()
             E *= min(damping, max_step / max(newton, 1e-300))
             largest = float(E.abs().max())
             M = M - E @ M
