@@ -6,11 +6,15 @@ mean and unit variance, using the density's exact moments (not the sample's), so
 samples are independent draws and the mixing alone sets the scale.
 """
 
+import functools
+
 import numpy as np
+from scipy import stats
+from scipy.integrate import trapezoid
 from scipy.stats import ortho_group
 from sklearn.utils import check_random_state
 
-__all__ = ["DENSITIES", "make_ica_mixture", "make_sources"]
+__all__ = ["DENSITIES", "fisher_information", "make_ica_mixture", "make_sources"]
 
 # Gaussian mixtures: (weights, means, standard deviations); weights are normalised.
 _MIXTURES = {
@@ -88,6 +92,84 @@ def _sample(name, n_samples, rng):
         x += rng.laplace(scale=0.5 / np.sqrt(2), size=n_samples)
         return x / np.sqrt(1.0 + 0.25)
     return rng.standard_normal(n_samples)  # "gaussian"
+
+
+def _pdf(name, x):
+    """Density of the unit-variance source ``name`` at ``x``, or ``None`` for the
+    uniform and exponential densities, whose Fisher information is infinite."""
+    name = _ALIASES.get(name, name)
+    if name in _MIXTURES:
+        weights, means, stds = (np.asarray(v, dtype=float) for v in _MIXTURES[name])
+        weights = weights / weights.sum()
+        mean = weights @ means
+        scale = np.sqrt(weights @ (stds**2 + means**2) - mean**2)
+        pdf = stats.norm.pdf(x[:, None] * scale + mean, means, stds) @ weights
+        return pdf * scale
+    if name == "a":
+        return stats.t.pdf(x, 3, scale=1 / np.sqrt(3.0))
+    if name == "b":
+        return stats.laplace.pdf(x, scale=1 / np.sqrt(2))
+    if name == "d":
+        return stats.t.pdf(x, 5, scale=np.sqrt(3 / 5))
+    if name == "f":
+        scale, width = np.sqrt(1.25), 0.5 / np.sqrt(2)
+        pdf = stats.laplace.pdf(x * scale, -1, width)
+        return 0.5 * (pdf + stats.laplace.pdf(x * scale, 1, width)) * scale
+    if name == "gaussian":
+        return stats.norm.pdf(x)
+    return None  # "c" (uniform) and "e" (exponential)
+
+
+def fisher_information(density):
+    """Fisher information for location of a source density, at unit variance.
+
+    ``J = E[phi(s)^2]``, with ``phi = -p'/p`` the score of the density ``p`` of
+    the source scaled to unit variance: 1 for a Gaussian and larger for any
+    other density, the more so the further from Gaussian. It bounds how well
+    any ICA method can separate: with ``N`` samples, the part of source ``j``
+    left in the estimate of source ``i`` has asymptotic variance at least
+    ``J_j / (N (J_i J_j - 1))`` (the Cramér-Rao bound of linear ICA, Tichavský,
+    Koldovský & Oja 2006), reached by maximum likelihood with the true
+    densities. ``benchmarks/bench_ica.py`` turns it into a bound on the Amari
+    error for its mixtures.
+
+    Parameters
+    ----------
+    density : str
+        A density name, as in :func:`make_sources`.
+
+    Returns
+    -------
+    float
+        ``J``, computed by numerical integration of ``p'^2 / p``. ``inf`` for
+        the uniform (``"c"``) and exponential (``"e"``) densities: their jumps
+        at the edges of their support allow errors shrinking faster than
+        ``1 / sqrt(N)``, and the bound does not apply.
+
+    Examples
+    --------
+    >>> from skvcreg.datasets import fisher_information
+    >>> round(fisher_information("laplace"), 3)  # exactly 2
+    2.0
+    >>> round(fisher_information("i"), 2)  # nearly Gaussian: close to 1
+    1.1
+    """
+    if not isinstance(density, str) or density not in DENSITIES:
+        raise ValueError(
+            f"Unknown density {density!r}; choose among {sorted(DENSITIES)}."
+        )
+    return _fisher_information(_ALIASES.get(density, density))
+
+
+@functools.cache
+def _fisher_information(density):
+    x = np.linspace(-15.0, 15.0, 300_001)
+    p = _pdf(density, x)
+    if p is None:
+        return float("inf")
+    dp = np.gradient(p, x)
+    positive = p > 0
+    return float(trapezoid(np.where(positive, dp**2 / np.where(positive, p, 1), 0), x))
 
 
 def _check_densities(densities, rng):

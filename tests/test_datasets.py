@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skvcreg.datasets import DENSITIES, make_ica_mixture, make_sources
+from skvcreg.datasets import (
+    DENSITIES,
+    fisher_information,
+    make_ica_mixture,
+    make_sources,
+)
 
 
 @pytest.mark.parametrize("density", sorted(DENSITIES))
@@ -68,3 +73,38 @@ def test_make_ica_mixture_errors():
         make_ica_mixture(3, 10, n_features=2)
     with pytest.raises(ValueError, match="mixing must be"):
         make_ica_mixture(2, 10, mixing="bad")
+
+
+def test_fisher_information_closed_forms_and_limits():
+    # Closed forms at unit variance: Gaussian 1, Laplace 2, Student t with nu
+    # degrees of freedom (nu + 1) / (nu + 3) / scale^2, scale^2 = (nu - 2) / nu.
+    assert fisher_information("gaussian") == pytest.approx(1.0, rel=1e-6)
+    assert fisher_information("laplace") == pytest.approx(2.0, rel=1e-4)
+    assert fisher_information("a") == pytest.approx(4 / 6 * 3, rel=1e-4)
+    assert fisher_information("d") == pytest.approx(6 / 8 * 5 / 3, rel=1e-4)
+    assert fisher_information("uniform") == np.inf
+    assert fisher_information("e") == np.inf
+    # Any other density is more informative than the Gaussian.
+    values = [fisher_information(d) for d in "abdfghijklmnopqr"]
+    assert min(values) > 1.0
+
+
+def test_fisher_information_of_a_mixture_matches_its_score_on_samples():
+    # E[phi(s)^2] by Monte Carlo, with the score of the two-Gaussian mixture (k)
+    # written out, against the numerical integral.
+    weights, means, stds = np.array([1, 2]) / 3, np.array([-0.7, 0.5]), 0.4
+    mean = weights @ means
+    scale = np.sqrt(weights @ (stds**2 + means**2) - mean**2)
+    s = make_sources("k", 200_000, random_state=0)[:, 0]
+    x = s * scale + mean
+    parts = weights * np.exp(-((x[:, None] - means) ** 2) / (2 * stds**2))
+    phi_x = (parts * (x[:, None] - means)).sum(axis=1) / stds**2 / parts.sum(axis=1)
+    phi = scale * phi_x  # the score of s = (x - mean) / scale
+    assert fisher_information("k") == pytest.approx(np.mean(phi**2), rel=0.02)
+
+
+def test_fisher_information_rejects_unknown_densities():
+    with pytest.raises(ValueError, match="Unknown density 'z'"):
+        fisher_information("z")
+    with pytest.raises(ValueError, match="Unknown density 3"):
+        fisher_information(3)
