@@ -6,9 +6,11 @@ import torch
 from numpy.testing import assert_allclose
 
 from skvcreg._ica_solver import (
+    _basis_moments,
     _quantile_knots,
     _ramp_basis,
     _score_moments,
+    _tail_sums,
     pair_contrast,
     refine_by_scores,
     round_robin,
@@ -82,6 +84,23 @@ def test_two_components_angle_is_global():
     W, _ = solve_rotation(S @ R.double().T, _projector())
     P = (W @ R.double()).abs()
     assert float(P.min(dim=1).values.max()) < 0.03
+
+
+def test_basis_moments_from_tail_sums_match_the_explicit_basis(monkeypatch):
+    # The Gram matrix of [y, ramps, 1] and the mean derivatives, from sums of
+    # 1, y, y^2 above each knot, against the basis computed row by row; in
+    # chunks of 97 rows, as for data larger than one chunk.
+    monkeypatch.setattr("skvcreg._ica_solver._CHUNK_ROWS", 97)
+    g = torch.Generator().manual_seed(0)
+    Y = torch.randn(1003, 3, dtype=torch.float64, generator=g) ** 3  # skewed tails
+    knots = _quantile_knots(Y, 20)
+    gram, target = _basis_moments(_tail_sums(Y, knots), knots)
+    basis = _ramp_basis(Y, knots)  # (m, n, K + 2)
+    assert_allclose(gram, basis.mT @ basis / len(Y), rtol=1e-10, atol=1e-12)
+    slopes = torch.ones_like(basis)
+    slopes[:, :, 1:-1] = (basis[:, :, 1:-1] > 0).double()
+    slopes[:, :, -1] = 0.0
+    assert_allclose(target, slopes.mean(dim=1), atol=1e-14)
 
 
 def test_score_matching_recovers_known_scores():
