@@ -76,8 +76,9 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     max_iter : int, default=20
         Maximum number of sweeps over all pairs of components.
     tol : float, default=2e-3
-        Convergence: no plane rotation of a sweep larger than ``tol`` radians,
-        then a global check sweep that moves no pair out of its basin.
+        Convergence: no plane rotation of a sweep larger than ``tol`` radians (or
+        a sweep that no longer lowers the contrast), then a global check sweep
+        that moves no pair out of its basin.
     projector_widths : tuple of int, default=(32,)
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
         last width. Wider gives a finer kernel and more independent components.
