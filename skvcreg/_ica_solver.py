@@ -308,8 +308,8 @@ def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
         elif search and sweep > 1:  # the check: did any pair leave its basin?
             converged, search, checked = max_angle < step, False, True
         else:  # polished, or no longer improving: check it once, globally
-            stalled = sweep > 1 and loss > (1 - _STALL) * lowest
-            if sweep > 1:
+            stalled = loss > (1 - _STALL) * lowest  # never after the first sweep
+            if sweep > 1:  # the first sweep's values are interpolated
                 lowest = min(lowest, loss)
             if max_angle < tol or stalled:
                 converged, search = checked, not checked
@@ -396,16 +396,15 @@ def _basis_moments(sums, knots):
 
 
 def _ridge_solve(gram, target, ridge):
-    """Score-matching coefficients ``(G + ridge * mean ramp diagonal) c = t``;
-    ``ridge`` broadcasts against the leading dimensions of ``target``. The ridge
-    shrinks the ramps' coefficients only, towards the linear score of a
-    Gaussian, not towards a zero score."""
-    scale = ridge * gram.diagonal(dim1=-2, dim2=-1)[..., 1:-1].mean(dim=-1)
-    shift = target.new_zeros(*scale.shape, target.shape[-1])
-    shift[..., 1:-1] = scale[..., None]
+    """Score-matching coefficients ``(G + ridge * mean ramp diagonal) c = t`` of
+    each column. The ridge shrinks the ramps' coefficients only, towards the
+    linear score of a Gaussian, not towards a zero score."""
+    shift = torch.zeros_like(target)
+    ramps = gram.diagonal(dim1=-2, dim2=-1)[..., 1:-1]
+    shift[..., 1:-1] = (ridge * ramps.mean(dim=-1))[..., None]
     # Symmetric positive definite: a Cholesky solve, twice as fast as LU here.
     factor = torch.linalg.cholesky_ex(gram + torch.diag_embed(shift))[0]
-    return torch.cholesky_solve(target.expand_as(shift)[..., None], factor)[..., 0]
+    return torch.cholesky_solve(target[..., None], factor)[..., 0]
 
 
 def _score_moments(Y, knots, ridge):

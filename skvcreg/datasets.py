@@ -62,20 +62,26 @@ _ALIASES = {"laplace": "b", "uniform": "c", "exponential": "e", "student": "a"}
 _BACH_JORDAN = tuple("abcdefghijklmnopqr")
 
 
-def _gaussian_mixture(weights, means, stds, n_samples, rng):
-    weights = np.asarray(weights, dtype=float) / np.sum(weights)
-    means, stds = np.asarray(means, dtype=float), np.asarray(stds, dtype=float)
+def _mixture(name):
+    """Normalised weights, means and stds of mixture ``name``, and its exact
+    mean and standard deviation."""
+    weights, means, stds = (np.asarray(v, dtype=float) for v in _MIXTURES[name])
+    weights = weights / weights.sum()
+    mean = weights @ means
+    return weights, means, stds, mean, np.sqrt(weights @ (stds**2 + means**2) - mean**2)
+
+
+def _gaussian_mixture(name, n_samples, rng):
+    weights, means, stds, mean, scale = _mixture(name)
     component = rng.choice(len(weights), size=n_samples, p=weights)
     x = rng.normal(means[component], stds[component])
-    mean = weights @ means
-    var = weights @ (stds**2 + means**2) - mean**2
-    return (x - mean) / np.sqrt(var)
+    return (x - mean) / scale
 
 
 def _sample(name, n_samples, rng):
     name = _ALIASES.get(name, name)
     if name in _MIXTURES:
-        return _gaussian_mixture(*_MIXTURES[name], n_samples, rng)
+        return _gaussian_mixture(name, n_samples, rng)
     if name == "a":
         return rng.standard_t(3, n_samples) / np.sqrt(3.0)
     if name == "b":
@@ -99,10 +105,7 @@ def _pdf(name, x):
     uniform and exponential densities, whose Fisher information is infinite."""
     name = _ALIASES.get(name, name)
     if name in _MIXTURES:
-        weights, means, stds = (np.asarray(v, dtype=float) for v in _MIXTURES[name])
-        weights = weights / weights.sum()
-        mean = weights @ means
-        scale = np.sqrt(weights @ (stds**2 + means**2) - mean**2)
+        weights, means, stds, mean, scale = _mixture(name)
         pdf = stats.norm.pdf(x[:, None] * scale + mean, means, stds) @ weights
         return pdf * scale
     if name == "a":
