@@ -14,13 +14,13 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._ica_solver import refine_by_scores, solve_rotation
-from ._torch_utils import make_generator, resolve_device, solver_dtype
+from ._ica_solver import solve_ica
+from ._torch_utils import make_generator, resolve_device
+from ._whitening import fit_whitening, source_std, whiten_rows
 from .metrics import pairwise_independence_score
-from .projectors import SeparableRandomProjector
 
 __all__ = ["VCRegICA"]
 
@@ -45,43 +45,69 @@ def _check_widths_and_bandwidths(widths, bandwidths):
 class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Independent component analysis by Variance-Covariance Regularization.
 
-    The data are whitened, then rotated so that the covariance between the outputs
-    of a frozen random *separable* projector, applied to each component, vanishes.
-    By the projector lemma (Mialon, Balestriero & LeCun 2022) that covariance is a
-    kernel independence criterion (HSIC) between the components, so minimising it
-    makes them pairwise independent, which for a linear mixture identifies the
-    sources up to order and scale (Comon 1994). Unlike FastICA's fixed
-    non-linearity, the kernel contrast sees every kind of dependence, so it also
-    separates skewed multimodal and near-Gaussian sources.
+    The data are whitened, then unmixed in two stages with complementary
+    strengths (see the user guide for the mathematics):
 
-    Each block of projector features is whitened before the cross-covariance is
-    taken (the normalised HSIC, NOCCO), and the rotation is found by Jacobi sweeps:
-    every pair of components in turn is rotated to the global minimiser of its
-    contrast, searched on a grid of angles then refined. Finally (``refine=True``)
-    a few quasi-Newton steps solve the maximum-likelihood conditions with the
-    sources' densities estimated from the data, which are more efficient
-    statistically but only locally convergent: the kernel contrast finds the
-    basin, the refinement its most accurate point.
+    - a *kernel contrast*: the covariance between the outputs of a frozen random
+      *separable* projector applied to each component. By the projector lemma
+      (Mialon, Balestriero & LeCun 2022) it is a kernel independence criterion
+      (HSIC) between the components, so minimising it makes them pairwise
+      independent, which for a linear mixture identifies the sources up to order
+      and scale (Comon 1994). It sees every kind of dependence, so it separates
+      the skewed multimodal sources on which likelihood methods (FastICA,
+      Picard, Infomax) stop at spurious solutions. Pairs of components are
+      rotated to its global minimum (Jacobi sweeps on a grid of angles).
+    - a *score refinement* (``refine=True``): quasi-Newton steps on the
+      maximum-likelihood conditions ``E[phi_i(y_i) y_j] = 0`` with each source's
+      score ``phi_i`` estimated from the data: semiparametric maximum
+      likelihood, which reaches the Cramér-Rao floor from the right basin, at a
+      cost linear in the rows (it always uses all of them, in chunks).
+
+    With up to eight components the kernel sweeps go first, over all pairs, and
+    the refinement polishes. With more (recordings of tens to hundreds of
+    channels), the refinement starts from the white data, on a subset of rows
+    then on all of them; the kernel contrast of every pair is then computed at
+    once, and only the pairs still dependent beyond what independence explains
+    get the kernel stage's global search and a new refinement. So the kernel
+    work is done only where a likelihood method needs it.
 
     Parameters
     ----------
     n_components : int, default=None
         Number of components; ``None`` keeps all. Values above the rank of the
         centred data are clipped to it with a warning.
-    whiten : {"unit-variance", "arbitrary-variance"} or False, default="unit-variance"
+    whiten : {"unit-variance", "arbitrary-variance"} or False, \
+default="unit-variance"
         As in :class:`~sklearn.decomposition.FastICA`: ``"unit-variance"`` rescales
         the sources to unit variance, ``"arbitrary-variance"`` leaves the variance
-        the whitening gives, and ``False`` assumes ``X`` is already white (no
-        centring, no whitening; ``n_components`` is then ignored with a warning).
+        the whitening gives (``1 / n_samples``), and ``False`` assumes ``X`` is
+        already white (no centring, no whitening; ``n_components`` is then
+        ignored with a warning).
+    whiten_solver : {"eigh", "svd"}, default="eigh"
+        ``"eigh"`` diagonalises the covariance, reduced over row chunks in
+        float64 (memory independent of the rows); directions with a standard
+        deviation below about 1e-7 of the largest count as rank-deficient.
+        ``"svd"`` takes the SVD of the centred data in memory (float64), as
+        FastICA's default, and resolves weaker directions. Both drop directions
+        at the rounding level of the input's dtype.
+    w_init : array-like of shape (n_components, n_components), default=None
+        Starting unmixing of the whitened data (as FastICA's ``w_init``), for
+        instance ``components_ @ pinv(whitening_)`` of an earlier fit on
+        similar data. It replaces the first stage; the refinement and the
+        kernel screen still run.
     max_iter : int, default=20
-        Maximum number of sweeps over all pairs of components.
+        Maximum number of kernel sweeps over all pairs of components.
     tol : float, default=2e-3
-        Convergence: no plane rotation of a sweep larger than ``tol`` radians (or
-        a sweep that no longer lowers the contrast), then a global check sweep
-        that moves no pair out of its basin.
+        Convergence of the kernel sweeps: no plane rotation larger than ``tol``
+        radians (or a sweep that no longer lowers the contrast), then a global
+        check sweep that moves no pair out of its basin. The refinement
+        converges when no entry of its update exceeds ``min(tol, 0.1 /
+        sqrt(n_samples))``, a tenth of the sampling error of an entry. ``0``
+        runs ``max_iter`` sweeps and warns.
     projector_widths : tuple of int, default=(32,)
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
-        last width. Wider gives a finer kernel and more independent components.
+        last width. Wider gives a finer kernel, so the kernel stage sees
+        subtler dependence.
     projector : {"relu", "fourier"}, default="relu"
         First layer of ``psi``: random ramps ``max(0, w t + b)`` or random Fourier
         features ``cos(w t + b)`` (Gaussian kernel).
@@ -91,35 +117,32 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         narrower than the number of bandwidths uses only the first ones (a
         width of 1 uses only the first bandwidth).
     n_angles : int, default=12
-        Angles of the global grid searched for each pair in the first sweep and
-        in the check sweep; the grid is interpolated by its trigonometric series.
+        Angles of the global grid searched for a pair; the grid is interpolated
+        by its trigonometric series.
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
     max_samples : int, default=1000
-        Rows (a random subset) used to evaluate the kernel contrast; the score
-        refinement uses up to ``50 * max_samples`` rows (its cost is linear in
-        them). The solution is applied to all rows. ``None`` uses them all.
+        Rows (a random subset) on which the kernel contrast is evaluated; its
+        cost is quadratic in the projector width, so it sees a subset. ``None``
+        uses them all. The score refinement always uses every row (its scores
+        are fitted on at most 20,000 of them).
     refine : bool, default=True
-        After the kernel contrast has found the rotation, polish the unmixing by
-        solving the efficient estimating equations ``E[phi_i(y_i) y_j] = 0``
-        (``i != j``), with each component's score function ``phi_i`` estimated
-        by score matching on random-knot ramps: semiparametric maximum
-        likelihood, a local method that needs the kernel contrast's start. The
-        polished unmixing need not be a rotation of the white data, which also
-        corrects the sampling error of the whitening. On the benchmarks it
-        lowered the mean Amari error x100 from 3.3 to 2.4 with two sources, and
-        with 32 sources from 33 (contrast alone, on 4000 rows) to 13 (see the
-        documentation's benchmarks page).
+        Run the score refinement (with at least 50 rows). Without it the kernel
+        sweeps run over all pairs whatever the number of components, and the
+        unmixing is a rotation of the white data.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the solver runs; ``"auto"`` takes a GPU when torch sees one. The
-        contrast is computed in float32 (as accurate as float64 here, and 2.8x
-        faster on a CPU); the rotation accumulates in float64.
+        white data are held in float32 (the products run there) and every
+        moment and the unmixing accumulate in float64.
     random_state : int, RandomState instance or None, default=None
         Seeds the projector and the row subsets: the same seed gives the same
         result.
     verbose : int, default=0
-        Print the contrast after each sweep when positive.
+        When positive, print after each kernel sweep the summed pair contrast
+        (what the sweeps minimise), after each refinement step its largest
+        update (what must fall below the tolerance), and after each screen the
+        number of pairs found dependent.
 
     Attributes
     ----------
@@ -132,13 +155,14 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     whitening_ : ndarray of shape (n_components, n_features)
         Whitening matrix (the identity when ``whiten=False``).
     n_iter_ : int
-        Number of sweeps run.
+        Number of kernel sweeps run (0 when the refinement went first).
     n_refine_iter_ : int
-        Number of steps of the score refinement (0 when ``refine=False``).
+        Number of steps of the score refinement, all stages together (0 when
+        ``refine=False``).
     converged_ : bool
-        Whether the sweeps met ``tol`` within ``max_iter`` and the refinement
-        converged (a :class:`~sklearn.exceptions.ConvergenceWarning` is raised
-        otherwise).
+        Whether the sweeps met ``tol`` within ``max_iter`` and every refinement
+        on all rows converged (a :class:`~sklearn.exceptions.ConvergenceWarning`
+        is raised otherwise).
     loss_curve_ : ndarray of shape (`n_iter_`,)
         Sum of the pair contrasts accepted during each sweep.
     n_features_in_ : int
@@ -178,10 +202,12 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "whiten": [
             StrOptions({"arbitrary-variance", "unit-variance"}),
-            "boolean",
+            Options(bool, {False}),
         ],
+        "whiten_solver": [StrOptions({"eigh", "svd"})],
+        "w_init": ["array-like", None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="neither")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
         "projector_widths": [tuple, list],
         "projector": [StrOptions({"relu", "fourier"})],
         "bandwidths": [Interval(Real, 0.0, None, closed="neither"), tuple, list],
@@ -199,6 +225,8 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         n_components=None,
         *,
         whiten="unit-variance",
+        whiten_solver="eigh",
+        w_init=None,
         max_iter=20,
         tol=2e-3,
         projector_widths=(32,),
@@ -214,6 +242,8 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     ):
         self.n_components = n_components
         self.whiten = whiten
+        self.whiten_solver = whiten_solver
+        self.w_init = w_init
         self.max_iter = max_iter
         self.tol = tol
         self.projector_widths = projector_widths
@@ -228,133 +258,142 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.verbose = verbose
 
     def _whiten(self, X):
-        """Centre and whiten ``X``; return the white data and set the whitening."""
+        """Centre and whiten ``X``: the white data (float32) and the unit-variance
+        whitening, with ``mean_`` and ``whitening_`` set."""
         n_samples, n_features = X.shape
-        n_components = self.n_components
-        if not self.whiten:
-            if n_components is not None:
+        if self.whiten is False:
+            if self.n_components is not None:
                 warnings.warn(
                     "Ignoring n_components with whiten=False.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             self.mean_ = np.zeros(n_features, dtype=X.dtype)
-            self.whitening_ = np.eye(n_features, dtype=X.dtype)
-            return X
-        self.mean_ = X.mean(axis=0)
-        Xc = X - self.mean_
-        u, d = linalg.svd(Xc.T, full_matrices=False, check_finite=False)[:2]
-        rank = int(np.sum(d > d[0] * max(X.shape) * np.finfo(X.dtype).eps))
-        if rank == 0:
-            raise ValueError(
-                "X has rank 0 after centring (every column is constant): there is "
-                "nothing to separate."
+            K = np.eye(n_features)
+            mean = np.zeros(n_features)
+        else:
+            mean, K, rank = fit_whitening(
+                X, self.n_components, solver=self.whiten_solver
             )
-        if n_components is None:
-            n_components = min(n_samples, n_features)
-        if n_components > rank:
-            warnings.warn(
-                f"n_components is too large: it will be set to {rank}, the rank of "
-                "the centred data (constant or collinear columns carry no extra "
-                "source).",
-                UserWarning,
-                stacklevel=3,
-            )
-            n_components = rank
-        u = u[:, :n_components] * np.where(u[0, :n_components] < 0, -1, 1).astype(
-            X.dtype
-        )
-        self.whitening_ = (u / d[:n_components]).T  # signs as FastICA's convention
-        if self.whiten == "unit-variance":
-            self.whitening_ *= X.dtype.type(np.sqrt(n_samples))
-        return Xc @ self.whitening_.T
+            if rank == 0:
+                raise ValueError(
+                    "X has rank 0 after centring (every column is constant to "
+                    "within the precision of its dtype): there is nothing to "
+                    "separate."
+                )
+            requested = min(X.shape) if self.n_components is None else self.n_components
+            if requested > rank:
+                warnings.warn(
+                    f"n_components is too large: it will be set to {rank}, the rank "
+                    "of the centred data (constant or collinear columns carry no "
+                    "extra source).",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            self.mean_ = mean.astype(X.dtype)
+        self.whitening_ = K.astype(X.dtype)
+        return whiten_rows(X, mean, K), K
 
     def _solve(self, Z):
-        """Run the torch solver on white data ``Z``; return the unmixing (numpy)."""
+        """Run the torch solver on white data ``Z``; return the unmixing (numpy,
+        float64) and set the fitted solver attributes."""
         device = resolve_device(self.device)
-        dtype = solver_dtype(device)
-        generator = make_generator(self.random_state)
-        scale = np.sqrt(Z.shape[0]) if self.whiten == "arbitrary-variance" else 1.0
-        projector = SeparableRandomProjector(
-            tuple(self.projector_widths),
-            kind=self.projector,
-            bandwidths=self.bandwidths,
-            generator=generator,
-            dtype=dtype,
-        ).to(device)
-        callback = None
-        if self.verbose:
-
-            def callback(sweep, loss, max_angle):
-                print(
-                    f"[VCRegICA] sweep {sweep}: contrast {loss:.6g}, "
-                    f"largest rotation {max_angle:.3g} rad"
+        w_init = None
+        if self.w_init is not None:
+            w_init = check_array(self.w_init, dtype=np.float64, input_name="w_init")
+            if w_init.shape != (Z.shape[1], Z.shape[1]):
+                raise ValueError(
+                    f"w_init has shape {w_init.shape}; it must be (n_components, "
+                    f"n_components) = {(Z.shape[1], Z.shape[1])}, an unmixing of "
+                    "the whitened data."
                 )
-
-        W, info = solve_rotation(
-            torch.as_tensor(Z * scale, dtype=dtype, device=device),
-            projector,
+            w_init = torch.as_tensor(w_init)
+        callback = self._progress() if self.verbose else None
+        W, info = solve_ica(
+            torch.from_numpy(Z).to(device),
+            w_init=w_init,
             max_iter=self.max_iter,
             tol=self.tol,
+            projector_widths=tuple(self.projector_widths),
+            projector=self.projector,
+            bandwidths=self.bandwidths,
             n_angles=self.n_angles,
             regularization=self.regularization,
             max_samples=self.max_samples,
-            generator=generator,
+            refine=self.refine,
+            generator=make_generator(self.random_state),
             callback=callback,
         )
-        if not info["converged"]:
-            warnings.warn(
-                f"VCRegICA did not converge in max_iter={self.max_iter} sweeps: a "
-                f"plane rotation still exceeded tol={self.tol} rad. Increase "
-                "max_iter, loosen tol, or raise max_samples for a less noisy "
-                "contrast.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        refined = {"converged": True, "n_iter": 0}
-        if self.refine:
-            Zs = torch.as_tensor(Z * scale, dtype=torch.float64, device=device)
-            # The refinement is linear in the rows and statistically the more
-            # efficient step, so it sees many more of them than the contrast.
-            rows = None if self.max_samples is None else 50 * self.max_samples
-            M, refined = refine_by_scores(
-                Zs @ W.T, max_samples=rows, generator=generator
-            )
-            W = M @ W
-            if self.verbose:
-                print(f"[VCRegICA] score refinement: {refined['n_iter']} steps")
-            if not refined["converged"]:
-                warnings.warn(
-                    f"VCRegICA's score refinement did not converge in "
-                    f"{refined['n_iter']} steps: the components are those of the "
-                    "last step. Raise max_samples for less noisy score estimates, "
-                    "or set refine=False to keep the kernel contrast's solution.",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
+        self._warn_convergence(info)
         self.n_iter_ = info["n_iter"]
-        self.n_refine_iter_ = refined["n_iter"]
-        self.converged_ = bool(info["converged"] and refined["converged"])
+        self.n_refine_iter_ = info["n_refine_iter"]
+        self.converged_ = bool(info["converged"])
         self.loss_curve_ = np.asarray(info["loss_curve"], dtype=np.float64)
         return W.cpu().numpy()
 
+    def _progress(self):
+        """The solver callback of ``verbose``: says what each number is."""
+
+        def callback(stage, step, value):
+            if stage == "sweep":
+                print(
+                    f"[VCRegICA] kernel sweep {step}: summed pair contrast {value:.6g} "
+                    "(minimised; each pair's value at the angle the sweep gave it)"
+                )
+            elif stage == "refine":
+                print(
+                    f"[VCRegICA] refinement step {step}: largest update {value:.3g} "
+                    "(converged below tol)"
+                )
+            else:
+                print(
+                    f"[VCRegICA] screen {step}: {value} pairs still dependent, "
+                    "searched by the kernel contrast"
+                )
+
+        return callback
+
+    def _warn_convergence(self, info):
+        if info["converged"]:
+            return
+        if self.refine and info["n_refine_iter"]:
+            what = (
+                "the kernel sweeps or the score refinement did not converge "
+                f"({info['n_iter']} sweeps, {info['n_refine_iter']} refinement "
+                "steps)"
+            )
+        else:
+            what = (
+                f"a plane rotation still exceeded tol={self.tol} rad after "
+                f"max_iter={self.max_iter} sweeps"
+            )
+        warnings.warn(
+            f"VCRegICA did not converge: {what}. Increase max_iter, loosen tol, "
+            "or raise max_samples for a less noisy contrast.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
     def _fit(self, X):
-        """Shared worker of ``fit`` and ``fit_transform``: returns the sources."""
+        """Shared worker of ``fit`` and ``fit_transform``: returns the sources
+        when ``compute_sources``."""
         _check_widths_and_bandwidths(self.projector_widths, self.bandwidths)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, copy=False
         )
-        Z = self._whiten(X)
-        W = self._solve(Z).astype(X.dtype, copy=False)
-        S = Z @ W.T
-        if self.whiten == "unit-variance":
-            std = S.std(axis=0)
-            std[std == 0] = 1.0
-            S /= std
-            W /= std[:, None]
-        self.components_ = W @ self.whitening_
+        Z, K = self._whiten(X)
+        W = self._solve(Z) @ K
+        if self.whiten:
+            # The solver's variances are those of the float32 white data;
+            # these are exact for X.
+            std = source_std(X, self.mean_, W)
+            W /= np.where(std > 0, std, 1.0)[:, None]
+        if self.whiten == "arbitrary-variance":
+            W /= np.sqrt(X.shape[0])
+            self.whitening_ = (K / np.sqrt(X.shape[0])).astype(X.dtype)
+        self.components_ = W.astype(X.dtype)
         self.mixing_ = linalg.pinv(self.components_, check_finite=False)
-        return S
+        return X
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -391,15 +430,21 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         S : ndarray of shape (n_samples, n_components)
             Estimated sources, equal to ``fit(X).transform(X)``.
         """
-        return self._fit(X)
+        return self._unmix(self._fit(X))
 
-    def transform(self, X):
+    def _unmix(self, X):
+        return (X - self.mean_) @ self.components_.T
+
+    def transform(self, X, copy=True):
         """Recover the sources: ``(X - mean_) @ components_.T``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Mixtures to unmix.
+        copy : bool, default=True
+            If False, a float array ``X`` is centred in place (saving a copy of
+            large data) and overwritten.
 
         Returns
         -------
@@ -407,16 +452,22 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Estimated sources.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return (X - self.mean_.astype(X.dtype)) @ self.components_.T.astype(X.dtype)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], copy=copy, reset=False
+        )
+        X -= self.mean_.astype(X.dtype)
+        return X @ self.components_.T.astype(X.dtype)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, copy=True):
         """Mix sources back: ``X @ mixing_.T + mean_``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_components)
             Sources, as returned by :meth:`transform`.
+        copy : bool, default=True
+            Accepted for :class:`~sklearn.decomposition.FastICA` parity; the
+            result is always a new array.
 
         Returns
         -------
@@ -424,7 +475,7 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             The reconstructed mixtures.
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=[np.float64, np.float32])
+        X = check_array(X, dtype=[np.float64, np.float32], copy=copy)
         if X.shape[1] != self.components_.shape[0]:
             raise ValueError(
                 f"X has {X.shape[1]} features, but VCRegICA.inverse_transform "

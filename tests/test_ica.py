@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _ica_reference import cramer_rao_amari
 from numpy.testing import assert_allclose
 from scipy import sparse
 from sklearn.decomposition import FastICA
@@ -12,6 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvcreg import VCRegICA
+from skvcreg._ica_refine import refine_unmixing
 from skvcreg.datasets import make_ica_mixture
 from skvcreg.metrics import amari_distance, pairwise_independence_score
 
@@ -205,11 +207,16 @@ def test_score_is_pairwise_independence_and_drives_grid_search(hard_mixture):
     assert ica.score(X) == pytest.approx(pairwise_independence_score(ica.transform(X)))
     # The unmixed sources are more independent than the mixtures themselves.
     assert ica.score(X) > pairwise_independence_score(X)
+    grid = [(1,), (32,)]
     search = GridSearchCV(
-        VCRegICA(random_state=0), {"projector_widths": [(4,), (32,)]}, cv=2
+        VCRegICA(refine=False, random_state=0), {"projector_widths": grid}, cv=2
     ).fit(X)
-    assert search.best_params_["projector_widths"] in [(4,), (32,)]
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    # Each score is the fold's independence of the fitted components, and the
+    # search keeps the best: a one-feature projector cannot see the (j)/(q)
+    # dependence, so it separates worse and loses.
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0]
+    assert search.best_params_["projector_widths"] == (32,)
 
 
 def test_pickle_and_pandas_output(hard_mixture):
@@ -224,10 +231,17 @@ def test_pickle_and_pandas_output(hard_mixture):
     assert_allclose(frame.to_numpy(), ica.transform(X))
 
 
-def test_verbose_prints_sweeps(hard_mixture, capsys):
+def test_verbose_says_what_each_number_is(hard_mixture, capsys):
     X, _, _ = hard_mixture
     VCRegICA(verbose=1, random_state=0).fit(X)
-    assert "[VCRegICA] sweep 1: contrast" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[VCRegICA] kernel sweep 1: summed pair contrast" in out
+    assert "(minimised;" in out
+    assert "[VCRegICA] refinement step 1: largest update" in out
+    X16, _, _ = make_ica_mixture(["laplace"] * 10, 3000, random_state=0)
+    VCRegICA(verbose=1, random_state=0).fit(X16)
+    out = capsys.readouterr().out
+    assert "kernel sweep" not in out and "[VCRegICA] screen 1:" in out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only message")
@@ -244,3 +258,131 @@ def test_cuda_fit_transforms_on_cpu(hard_mixture):
     assert amari_distance(ica.components_, A) < 0.05
     restored = pickle.loads(pickle.dumps(ica))
     assert isinstance(restored.transform(X), np.ndarray)
+
+
+def test_refinement_converges_near_the_floor_with_sixteen_sources():
+    # m = 16, n = 2x10^4: the refinement starts from the white data, converges
+    # (converged_ is true) and lands within 1.3x the Cramer-Rao floor; the
+    # kernel contrast alone (no refinement) is far from it.
+    densities = list("abdfhklnoprabdkl")
+    X, _, A = make_ica_mixture(densities, 20000, random_state=0)
+    ica = VCRegICA(random_state=0).fit(X)
+    assert ica.converged_ and ica.n_refine_iter_ > 0 and ica.n_iter_ == 0
+    floor = cramer_rao_amari(densities, 20000)
+    assert amari_distance(ica.components_, A) < 1.3 * floor
+    alone = VCRegICA(refine=False, random_state=0).fit(X)
+    assert amari_distance(alone.components_, A) > 2 * floor
+
+
+def test_screen_rescues_a_spurious_likelihood_solution():
+    # Two sources of (j): from the white data, maximum likelihood with
+    # estimated densities stops at a spurious solution on this mixture (Amari
+    # error about 0.94). Given that start, the kernel screen finds the pair
+    # still dependent, rotates it to the right basin and the refinement ends
+    # at the sources.
+    X, _, A = make_ica_mixture(["j", "j"], 1000, random_state=1)
+    first = VCRegICA(random_state=0).fit(X)
+    assert amari_distance(first.components_, A) < 0.05
+    K = first.whitening_
+    Z = torch.as_tensor((X - first.mean_) @ K.T)
+    M, _ = refine_unmixing(Z, tol=2e-3)
+    assert amari_distance(M.numpy() @ K, A) > 0.5  # the spurious solution
+    ica = VCRegICA(w_init=M.numpy(), random_state=0).fit(X)
+    assert amari_distance(ica.components_, A) < 0.05
+
+
+def test_w_init_is_the_start_and_is_checked():
+    X, _, A = make_ica_mixture(["laplace", "uniform", "b"], 2000, random_state=0)
+    ica = VCRegICA(random_state=0).fit(X)
+    # A warm start at the solution: the refinement is already converged there.
+    white = ica.components_ @ np.linalg.pinv(ica.whitening_)
+    warm = VCRegICA(w_init=white, random_state=0).fit(X)
+    assert warm.n_iter_ == 0 and warm.n_refine_iter_ <= 2
+    assert_allclose(np.abs(warm.components_ @ ica.mixing_), np.eye(3), atol=5e-3)
+    with pytest.raises(ValueError, match=r"w_init has shape \(2, 2\); it must be"):
+        VCRegICA(w_init=np.eye(2)).fit(X)
+
+
+@pytest.mark.parametrize("solver", ["eigh", "svd"])
+def test_whiten_solvers_agree(solver, hard_mixture):
+    X, _, A = hard_mixture
+    ica = VCRegICA(whiten_solver=solver, random_state=0).fit(X)
+    reference = VCRegICA(whiten_solver="svd", random_state=0).fit(X)
+    assert_allclose(ica.whitening_, reference.whitening_, rtol=1e-8, atol=1e-10)
+    assert amari_distance(ica.components_, A) < 0.05
+
+
+def test_float32_large_n_keeps_a_weak_channel():
+    # 10^6 float32 rows with one channel 20x weaker than the others: the rank
+    # tolerance is the rounding of the input, not a multiple of n, so all four
+    # components are kept (FastICA keeps them too).
+    rng = np.random.default_rng(0)
+    X = rng.laplace(size=(1_000_000, 4)).astype(np.float32)
+    X[:, 3] *= 0.05
+    ica = VCRegICA(max_samples=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ica.fit(X)
+    assert ica.components_.shape == (4, 4)
+    # Axis-aligned sources: the unmixing is a scaled permutation.
+    assert amari_distance(ica.components_, np.eye(4)) < 0.01
+
+
+def test_float32_ten_million_rows_has_full_rank():
+    # Before: from about 8.4x10^6 float32 rows every fit failed with "rank 0".
+    from skvcreg._whitening import fit_whitening, whiten_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10_000_000, 2), dtype=np.float32)
+    X[:, 1] = 0.5 * X[:, 0] + X[:, 1]
+    mean, K, rank = fit_whitening(X, None)
+    assert rank == 2 and K.shape == (2, 2)
+    Z = whiten_rows(X, mean, K).astype(np.float64)
+    assert_allclose(Z.T @ Z / len(Z), np.eye(2), atol=1e-6)
+
+
+def test_whiten_true_is_rejected_as_in_fastica(hard_mixture):
+    X, _, _ = hard_mixture
+    with pytest.raises(ValueError, match="'whiten' parameter of VCRegICA must be"):
+        VCRegICA(whiten=True).fit(X)
+
+
+def test_tol_zero_runs_max_iter_and_warns(hard_mixture):
+    X, _, _ = make_ica_mixture(["laplace", "uniform", "b"], 500, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        ica = VCRegICA(tol=0.0, max_iter=3, random_state=0).fit(X)
+    assert ica.n_iter_ == 3 and not ica.converged_
+
+
+def test_transform_copy_false_centres_in_place(hard_mixture):
+    X, _, _ = hard_mixture
+    ica = VCRegICA(random_state=0).fit(X)
+    expected = ica.transform(X)
+    Xc = X.copy()
+    assert_allclose(ica.transform(Xc, copy=False), expected)
+    assert_allclose(Xc, X - ica.mean_)  # overwritten, as FastICA's
+    assert_allclose(ica.inverse_transform(expected, copy=False), X, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "X, params",
+    [
+        (np.tile([0.1, 0.2, 0.3], (100, 1)), {}),
+        (np.tile([0.1, 0.2, 0.3], (100, 1)), {"refine": False}),
+        (np.tile([1e8, -3.0], (50, 1)).astype(np.float32), {}),
+    ],
+)
+def test_constant_data_is_rank_zero_whatever_its_values(X, params):
+    # Before: constant non-zero columns passed the rank check (its tolerance was
+    # relative to a singular value of pure round-off) and gave NaN or 1e30.
+    with pytest.raises(ValueError, match="rank 0"):
+        VCRegICA(**params).fit(X)
+
+
+def test_two_rows_without_whitening_stay_finite():
+    # FastICA fits this (ignoring n_components); so do we, without NaN.
+    with pytest.warns(UserWarning, match="Ignoring n_components"):
+        ica = VCRegICA(n_components=1, whiten=False, random_state=0).fit(
+            [[0.0, 1.0], [1.0, 0.0]]
+        )
+    assert np.all(np.isfinite(ica.components_))

@@ -5,19 +5,14 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from skvcreg._ica_solver import (
-    _basis_moments,
-    _quantile_knots,
-    _ramp_basis,
-    _score_moments,
-    _tail_sums,
+from skvcreg._ica_rotation import (
+    all_pair_contrasts,
+    dependent_pairs,
     pair_contrast,
-    refine_by_scores,
+    rotate_pairs,
     round_robin,
     solve_rotation,
 )
-from skvcreg.datasets import make_ica_mixture
-from skvcreg.metrics import amari_distance
 from skvcreg.projectors import SeparableRandomProjector
 
 
@@ -54,7 +49,7 @@ def test_solve_rotation_unmixes_rotated_sources():
     S = torch.rand(1500, 3, dtype=torch.float64, generator=g) * 2 - 1
     S = (S - S.mean(0)) / S.std(0)
     R = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=g))[0]
-    W, info = solve_rotation(S @ R.T, _projector(), generator=g)
+    W, info = solve_rotation(S @ R.T, _projector())
     assert_allclose((W @ W.T).numpy(), torch.eye(3).numpy(), atol=1e-12)
     P = (W @ R).abs()
     assert float((P.max(dim=1).values - 1).abs().max()) < 0.01  # a permutation
@@ -99,70 +94,53 @@ def test_two_components_angle_is_global():
     assert float(P.min(dim=1).values.max()) < 0.03
 
 
-def test_basis_moments_from_tail_sums_match_the_explicit_basis(monkeypatch):
-    # The Gram matrix of [y, ramps, 1] and the mean derivatives, from sums of
-    # 1, y, y^2 above each knot, against the basis computed row by row; in
-    # chunks of 97 rows, as for data larger than one chunk.
-    monkeypatch.setattr("skvcreg._ica_solver._CHUNK_ROWS", 97)
+def test_all_pair_contrasts_equal_each_pair_contrast():
     g = torch.Generator().manual_seed(0)
-    Y = torch.randn(1003, 3, dtype=torch.float64, generator=g) ** 3  # skewed tails
-    knots = _quantile_knots(Y, 20)
-    gram, target = _basis_moments(_tail_sums(Y, knots), knots)
-    basis = _ramp_basis(Y, knots)  # (m, n, K + 2)
-    assert_allclose(gram, basis.mT @ basis / len(Y), rtol=1e-10, atol=1e-12)
-    slopes = torch.ones_like(basis)
-    slopes[:, :, 1:-1] = (basis[:, :, 1:-1] > 0).double()
-    slopes[:, :, -1] = 0.0
-    assert_allclose(target, slopes.mean(dim=1), atol=1e-14)
+    Y = torch.randn(700, 4, dtype=torch.float64, generator=g)
+    Y[:, 3] = Y[:, 0] ** 2 - 1 + 0.3 * Y[:, 3]  # uncorrelated but dependent
+    proj = _projector()
+    T, z = all_pair_contrasts(Y, proj)
+    for i, j in itertools.combinations(range(4), 2):
+        one = pair_contrast(Y[:, [i, j]], proj)
+        assert_allclose(float(T[i, j]), float(one), rtol=1e-8)
+        assert_allclose(float(T[j, i]), float(one), rtol=1e-8)
+    assert_allclose(torch.diagonal(T).numpy(), 0.0)
+    # Only the dependent pair stands out from what independence explains.
+    assert float(z[0, 3]) > 50
+    others = [float(z[i, j]) for i, j in itertools.combinations(range(3), 2)]
+    assert max(others) < 4
 
 
-def test_score_matching_recovers_known_scores():
+def test_null_scale_of_the_screen_is_calibrated():
+    # Independent columns: the standardised excess has mean about 0 and
+    # standard deviation about 1 over the 190 pairs of 20 columns.
+    g = torch.Generator().manual_seed(3)
+    Y = torch.rand(1000, 20, dtype=torch.float64, generator=g) * 2 - 1
+    _, z = all_pair_contrasts(Y, _projector())
+    values = z[torch.triu_indices(20, 20, offset=1).unbind()]
+    assert abs(float(values.mean())) < 0.3
+    assert 0.6 < float(values.std()) < 1.6
+
+
+def test_dependent_pairs_come_in_disjoint_rounds_most_dependent_first():
+    z = torch.zeros(4, 4, dtype=torch.float64)
+    for (i, j), value in {(0, 1): 9.0, (1, 2): 8.0, (2, 3): 7.0, (0, 3): 1.0}.items():
+        z[i, j] = z[j, i] = value
+    assert dependent_pairs(z, 5.0) == [[(0, 1), (2, 3)], [(1, 2)]]
+    assert dependent_pairs(z, 10.0) == []
+
+
+def test_rotate_pairs_moves_a_pair_out_of_a_wrong_basin():
+    # Two uniform sources rotated by pi/8 (the worst angle): the global search
+    # brings them back; an independent third column is left alone.
     g = torch.Generator().manual_seed(0)
-    n = 20000
-    gaussian = torch.randn(n, dtype=torch.float64, generator=g)
-    # Logistic density: its score is tanh(y / 2), bounded and nonlinear.
-    u = torch.rand(n, dtype=torch.float64, generator=g)
-    logistic = torch.log(u / (1 - u))
-    Y = torch.stack([gaussian, logistic], dim=1)
-    # 20 knots as refine_by_scores; a light ridge, to check the fit itself.
-    knots = _quantile_knots(Y, 20)
-    _, curvature, coef = _score_moments(Y, knots, ridge=1e-3)
-    phi = (_ramp_basis(Y, knots) @ coef[:, :, None])[..., 0].T
-    rms = (phi - torch.stack([gaussian, torch.tanh(logistic / 2)], dim=1)).pow(2)
-    # A nonparametric fit: its error is largest in the tails; the RMS errors are
-    # 0.08 and 0.05 here (a sign or scale error would give about 1).
-    assert (rms.mean(dim=0).sqrt() < 0.1).all()
-    # E[phi'] is the Fisher information: 1 for N(0, 1), 1/3 for the logistic.
-    assert_allclose(curvature, [1.0, 1 / 3], rtol=0.02)
-
-
-def test_refinement_improves_a_rough_unmixing_and_is_a_fixed_point():
-    X, S, A = make_ica_mixture(["laplace", "uniform", "j"], 4000, random_state=0)
-    X = torch.as_tensor(X - X.mean(axis=0))
-    # Start from the true unmixing spoiled by a small random matrix.
-    g = torch.Generator().manual_seed(0)
-    W0 = torch.linalg.inv(torch.as_tensor(A)) + 0.05 * torch.randn(
-        3, 3, dtype=torch.float64, generator=g
-    )
-    Y = X @ W0.T
-    Y = Y / Y.std(dim=0)
-    M, info = refine_by_scores(Y)
-    assert info["converged"] and info["n_iter"] < 20
-    before = amari_distance(W0.numpy(), A)
-    after = amari_distance((M @ W0).numpy(), A)
-    assert after < before / 3
-    refined = Y @ M.T
-    assert_allclose(refined.std(dim=0, correction=0), 1.0, rtol=1e-10)
-    again, info = refine_by_scores(refined)
-    assert info["n_iter"] <= 2
-    assert_allclose(again, torch.eye(3, dtype=torch.float64), atol=5e-3)
-
-
-def test_refinement_in_row_chunks_matches_one_pass(monkeypatch):
-    X, _, _ = make_ica_mixture(["laplace", "uniform", "j"], 1000, random_state=1)
-    Y = torch.as_tensor(X - X.mean(axis=0))
-    Y = Y / Y.std(dim=0)
-    whole, _ = refine_by_scores(Y)
-    monkeypatch.setattr("skvcreg._ica_solver._CHUNK_ROWS", 97)
-    chunked, _ = refine_by_scores(Y)
-    assert_allclose(chunked, whole, rtol=1e-10, atol=1e-12)
+    S = (torch.rand(1000, 3, dtype=torch.float64, generator=g) * 2 - 1) * 3**0.5
+    a = math.pi / 8
+    R = torch.eye(3, dtype=torch.float64)
+    R[:2, :2] = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    Y = S @ R.T
+    rotation, largest = rotate_pairs(Y.clone(), [[(0, 1)]], _projector())
+    assert abs(largest - a) < 0.05
+    P = (rotation @ R).abs()
+    assert float((P.max(dim=1).values - 1).abs().max()) < 0.01
+    assert_allclose(rotation[2].numpy(), [0.0, 0.0, 1.0])
