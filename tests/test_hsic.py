@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from skvcreg.metrics import _hsic, hsic, pairwise_hsic
+from skvcreg.metrics import _hsic, hsic, hsic_test, pairwise_hsic
 
 
 def _data(n=120, seed=0):
@@ -306,3 +306,21 @@ def test_pairwise_hsic_properties(X, scale):
     assert_allclose(
         U, pairwise_reference(X, estimator="unbiased"), rtol=1e-6, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("scale", [1e154, 1e-170, 1e300, 1e-300])
+def test_vector_variable_at_extreme_scales(scale):
+    # The median bandwidth of a vector variable once squared raw distances:
+    # they overflowed or underflowed and HSIC reported independence (0, p=1).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = x[:, 0] ** 2
+    expected = hsic(x, y)
+    assert expected > 1e-3
+    # Bandwidth and kernels follow the scale: rounding of x * scale only.
+    assert_allclose(hsic(x * scale, y), expected, rtol=1e-9)
+    assert_allclose(hsic(y, x * scale, normalize=True), hsic(y, x, normalize=True))
+    statistic, pvalue = hsic_test(x * scale, y)
+    assert_allclose(statistic, expected, rtol=1e-9)
+    assert_allclose(pvalue, hsic_test(x, y)[1], rtol=1e-6)
+    assert pvalue < 1e-6
