@@ -52,9 +52,25 @@ def test_amari_distance_rectangular_unmixing():
     assert amari_distance(W, A) == pytest.approx(0.0, abs=1e-10)
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e-160, 1e300, 1e-300, 3.7])
+def test_amari_distance_is_scale_free(scale):
+    # W @ A overflowed (NaN) at 1e160 and lost digits to subnormals at 1e-160.
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 4))
+    W = np.linalg.inv(A)[[2, 0, 3, 1]]
+    assert amari_distance(W * scale, A * scale) == pytest.approx(0.0, abs=1e-12)
+    W_noisy = W + 0.05 * rng.normal(size=(4, 4))
+    expected = _amari_loops(W_noisy @ A)
+    assert_allclose(amari_distance(W_noisy * scale, A / scale), expected, rtol=1e-12)
+    assert_allclose(amari_distance(W_noisy * scale, A * scale), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "W, A, match",
     [
+        (np.zeros((2, 2)), np.eye(2), "W is a zero matrix"),
+        (np.eye(2), np.zeros((2, 2)), "A is a zero matrix"),
+        (np.eye(2), np.array([[np.inf, 0.0], [0.0, 1.0]]), "A contains NaN or inf"),
         (np.eye(2), np.ones((3, 2)), "undefined"),
         (np.ones((2, 3)), np.ones((3, 3)), "square"),
         (np.array([[1.0, 0.0], [0.0, 0.0]]), np.eye(2), "zeros"),
@@ -106,6 +122,31 @@ def test_match_sources_constant_column():
     assert np.all(np.isfinite(match.correlations))
     assert_array_equal(match.permutation, [1, 0])
     assert match.correlations[1] == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200, 1e-300, 1e300])
+def test_match_sources_is_scale_free(scale):
+    # The norms of the centred columns underflowed to 0 (every correlation 0)
+    # or overflowed (NaN, refused by the assignment solver).
+    rng = np.random.default_rng(0)
+    S = rng.laplace(size=(300, 3))
+    S_est = -S[:, [1, 2, 0]] + 0.1 * rng.normal(size=(300, 3))
+    expected = match_sources(S, S_est)
+    match = match_sources(S * scale, S_est * scale)
+    assert_array_equal(match.permutation, expected.permutation)
+    assert_array_equal(match.signs, expected.signs)
+    assert_allclose(match.correlations, expected.correlations, rtol=1e-12)
+    assert_allclose(match_sources(S * scale, S * scale).correlations, 1.0)
+    mixed = match_sources(S * scale, S_est / scale)
+    assert_allclose(mixed.correlations, expected.correlations, rtol=1e-12)
+
+
+def test_match_sources_constant_column_with_rounding_in_its_mean():
+    # The mean of 0.1 repeated is not exactly 0.1: the column is still constant.
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(100, 2))
+    match = match_sources(S, np.column_stack([S[:, 0], np.full(100, 0.1)]))
+    assert_array_equal(match.correlations[1], 0.0)
 
 
 @pytest.mark.parametrize(
