@@ -138,15 +138,67 @@ def test_rff_matches_explicit_features(estimator):
 
 
 @pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
-def test_pairwise_hsic_symmetric_and_permutation_invariant(method):
+def test_engine_sums_are_symmetric_before_symmetrisation(method):
+    # pairwise_hsic symmetrises its result (_finish), so symmetry is checked on
+    # the engines' raw sums, against the direct formula.
+    X = _data()
+    bandwidths = np.array([median_distance(X[:, j]) for j in range(X.shape[1])])
+    S, used = _hsic.pairwise_statistics(
+        X,
+        bandwidths,
+        estimator="biased",
+        method=method,
+        rtol=1e-6,
+        n_features=64,
+        random_state=0,
+        device=None,
+    )
+    assert used == method
+    # exact and lowrank: float64 rounding; rff: float32 features and products.
+    tol = 1e-5 if method == "rff" else 1e-12
+    assert_allclose(S, S.T, rtol=tol, atol=tol * np.abs(S).max())
+    if method != "rff":  # rff approximates another kernel
+        expected = pairwise_reference(X) * (X.shape[0] - 1) ** 2
+        assert_allclose(S, expected, rtol=1e-6 if method == "lowrank" else 1e-9)
+
+
+class _Frequencies(np.random.RandomState):
+    """A random state whose normal draws are given frequencies (rff draws one
+    (n_columns, n_features / 2) array)."""
+
+    def __init__(self, weights):
+        super().__init__(0)
+        self.weights = weights
+
+    def standard_normal(self, size=None):
+        assert size == self.weights.shape
+        return self.weights.copy()
+
+
+@pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
+def test_pairwise_hsic_follows_row_and_column_order(method):
     X = _data()
     H = pairwise_hsic(X, method=method, random_state=0)
-    assert_allclose(H, H.T, rtol=0, atol=0)
+    # Rows permuted together: the same sample, the same HSIC. rff keeps its
+    # frequencies (same seed, same columns): float32 rounding only.
+    rows = np.random.default_rng(1).permutation(X.shape[0])
+    tol = 1e-5 if method == "rff" else 1e-9
+    assert_allclose(
+        pairwise_hsic(X[rows], method=method, random_state=0),
+        H,
+        rtol=tol,
+        atol=tol * np.abs(H).max(),
+    )
+    # Columns permuted: the matrix is permuted. rff draws one row of
+    # frequencies per column position, so they are pinned and permuted with
+    # the columns.
     perm = np.array([3, 0, 4, 2, 1])
-    Hp = pairwise_hsic(X[:, perm], method=method, random_state=0)
-    tol = 1e-4 if method == "rff" else 1e-9  # rff: frequencies follow columns
-    if method != "rff":
-        assert_allclose(Hp, H[np.ix_(perm, perm)], rtol=tol)
+    weights = np.random.default_rng(2).standard_normal((5, 32))
+    H = pairwise_hsic(X, method=method, random_state=_Frequencies(weights))
+    Hp = pairwise_hsic(
+        X[:, perm], method=method, random_state=_Frequencies(weights[perm])
+    )
+    assert_allclose(Hp, H[np.ix_(perm, perm)], rtol=tol, atol=tol * np.abs(H).max())
 
 
 @pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
