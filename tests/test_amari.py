@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skvcreg.metrics import amari_distance, match_sources
@@ -160,3 +162,39 @@ def test_match_sources_constant_column_with_rounding_in_its_mean():
 def test_match_sources_errors(S_true, S_est, match):
     with pytest.raises(ValueError, match=match):
         match_sources(S_true, S_est)
+
+
+_seeds = st.integers(0, 2**32 - 1)
+_exponents = st.integers(-200, 200)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_seeds, st.integers(2, 6), _exponents, _exponents)
+def test_amari_distance_scale_free_property(seed, m, k_w, k_a):
+    # A global scale of W or of A leaves the Amari error unchanged; compared
+    # with the formula entry by entry on the unscaled product (rounding only).
+    rng = np.random.default_rng(seed)
+    W, A = rng.normal(size=(m, m)), rng.normal(size=(m, m))
+    value = amari_distance(W * 10.0**k_w, A * 10.0**k_a)
+    assert_allclose(value, _amari_loops(W @ A), rtol=1e-10, atol=1e-13)
+    perm = np.eye(m)[rng.permutation(m)] * rng.uniform(0.5, 2.0, size=m)
+    separated = perm @ np.linalg.inv(A) * 10.0**k_w
+    assert amari_distance(separated, A * 10.0**k_a) == pytest.approx(0.0, abs=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_seeds, st.integers(1, 4), st.lists(_exponents, min_size=5, max_size=5))
+def test_match_sources_scale_free_property(seed, m, exponents):
+    # Correlations ignore each column's scale, whatever it is.
+    rng = np.random.default_rng(seed)
+    S = rng.laplace(size=(50, m))
+    perm = rng.permutation(m)
+    S_est = S[:, perm] * rng.choice([-1.0, 1.0], size=m) + rng.normal(size=(50, m))
+    expected = match_sources(S, S_est)
+    true_scale = 10.0 ** exponents[0]
+    est_scales = 10.0 ** np.array(exponents[1 : m + 1], dtype=float)
+    match = match_sources(S * true_scale, S_est * est_scales)
+    assert_allclose(match.correlations, expected.correlations, rtol=1e-10)
+    assert_array_equal(match.permutation, expected.permutation)
+    assert_array_equal(match.signs, expected.signs)
+    assert_allclose(match.aligned, expected.aligned * est_scales[expected.permutation])

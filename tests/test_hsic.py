@@ -376,3 +376,35 @@ def test_vector_variable_at_extreme_scales(scale):
     assert_allclose(statistic, expected, rtol=1e-9)
     assert_allclose(pvalue, hsic_test(x, y)[1], rtol=1e-6)
     assert pvalue < 1e-6
+
+
+# Values of at least 1e-6 (or 0) times 10^k stay normal floats for |k| <= 200;
+# squared distances leave the floats beyond |k| of about 155.
+_moderate = st.floats(-100, 100, allow_nan=False, allow_infinity=False).filter(
+    lambda v: v == 0 or abs(v) >= 1e-6
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(6, 30), st.integers(2, 3)), elements=_moderate
+    ),
+    st.integers(-200, 200),
+)
+def test_multi_column_hsic_is_scale_free(x, k):
+    # The median bandwidth follows the scale, so the kernels, HSIC and its test
+    # do not change beyond the rounding of x * 10^k (atol: values near 0).
+    y = x[:, 0] ** 2
+    scale = 10.0**k
+    for normalize in [False, True]:
+        assert_allclose(
+            hsic(x * scale, y, normalize=normalize),
+            hsic(x, y, normalize=normalize),
+            rtol=1e-8,
+            atol=1e-12,
+        )
+    statistic, pvalue = hsic_test(x * scale, y)
+    expected_statistic, expected_pvalue = hsic_test(x, y)
+    assert_allclose(statistic, expected_statistic, rtol=1e-8, atol=1e-12)
+    assert_allclose(pvalue, expected_pvalue, rtol=1e-6, atol=1e-9)
