@@ -15,9 +15,8 @@ def median_distance(x):
     constant (the documented variant)."""
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
     n = x.shape[0]
-    dist = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
-    if x.shape[1] == 1:  # no squares: they would underflow for tiny values
-        dist = np.abs(x - x.T)
+    # hypot rescales before squaring: no overflow or underflow at any scale.
+    dist = np.hypot.reduce(np.abs(x[:, None, :] - x[None, :, :]), axis=2)
     values = dist[np.triu_indices(n, k=1)]
     median = np.median(values)
     if median == 0:

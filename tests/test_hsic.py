@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from skvcreg.metrics import _hsic, hsic, pairwise_hsic
+from skvcreg.metrics import _hsic, hsic, hsic_test, pairwise_hsic
 
 
 def _data(n=120, seed=0):
@@ -138,15 +138,67 @@ def test_rff_matches_explicit_features(estimator):
 
 
 @pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
-def test_pairwise_hsic_symmetric_and_permutation_invariant(method):
+def test_engine_sums_are_symmetric_before_symmetrisation(method):
+    # pairwise_hsic symmetrises its result (_finish), so symmetry is checked on
+    # the engines' raw sums, against the direct formula.
+    X = _data()
+    bandwidths = np.array([median_distance(X[:, j]) for j in range(X.shape[1])])
+    S, used = _hsic.pairwise_statistics(
+        X,
+        bandwidths,
+        estimator="biased",
+        method=method,
+        rtol=1e-6,
+        n_features=64,
+        random_state=0,
+        device=None,
+    )
+    assert used == method
+    # exact and lowrank: float64 rounding; rff: float32 features and products.
+    tol = 1e-5 if method == "rff" else 1e-12
+    assert_allclose(S, S.T, rtol=tol, atol=tol * np.abs(S).max())
+    if method != "rff":  # rff approximates another kernel
+        expected = pairwise_reference(X) * (X.shape[0] - 1) ** 2
+        assert_allclose(S, expected, rtol=1e-6 if method == "lowrank" else 1e-9)
+
+
+class _Frequencies(np.random.RandomState):
+    """A random state whose normal draws are given frequencies (rff draws one
+    (n_columns, n_features / 2) array)."""
+
+    def __init__(self, weights):
+        super().__init__(0)
+        self.weights = weights
+
+    def standard_normal(self, size=None):
+        assert size == self.weights.shape
+        return self.weights.copy()
+
+
+@pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
+def test_pairwise_hsic_follows_row_and_column_order(method):
     X = _data()
     H = pairwise_hsic(X, method=method, random_state=0)
-    assert_allclose(H, H.T, rtol=0, atol=0)
+    # Rows permuted together: the same sample, the same HSIC. rff keeps its
+    # frequencies (same seed, same columns): float32 rounding only.
+    rows = np.random.default_rng(1).permutation(X.shape[0])
+    tol = 1e-5 if method == "rff" else 1e-9
+    assert_allclose(
+        pairwise_hsic(X[rows], method=method, random_state=0),
+        H,
+        rtol=tol,
+        atol=tol * np.abs(H).max(),
+    )
+    # Columns permuted: the matrix is permuted. rff draws one row of
+    # frequencies per column position, so they are pinned and permuted with
+    # the columns.
     perm = np.array([3, 0, 4, 2, 1])
-    Hp = pairwise_hsic(X[:, perm], method=method, random_state=0)
-    tol = 1e-4 if method == "rff" else 1e-9  # rff: frequencies follow columns
-    if method != "rff":
-        assert_allclose(Hp, H[np.ix_(perm, perm)], rtol=tol)
+    weights = np.random.default_rng(2).standard_normal((5, 32))
+    H = pairwise_hsic(X, method=method, random_state=_Frequencies(weights))
+    Hp = pairwise_hsic(
+        X[:, perm], method=method, random_state=_Frequencies(weights[perm])
+    )
+    assert_allclose(Hp, H[np.ix_(perm, perm)], rtol=tol, atol=tol * np.abs(H).max())
 
 
 @pytest.mark.parametrize("method", ["exact", "lowrank", "rff"])
@@ -306,3 +358,53 @@ def test_pairwise_hsic_properties(X, scale):
     assert_allclose(
         U, pairwise_reference(X, estimator="unbiased"), rtol=1e-6, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("scale", [1e154, 1e-170, 1e300, 1e-300])
+def test_vector_variable_at_extreme_scales(scale):
+    # The median bandwidth of a vector variable once squared raw distances:
+    # they overflowed or underflowed and HSIC reported independence (0, p=1).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = x[:, 0] ** 2
+    expected = hsic(x, y)
+    assert expected > 1e-3
+    # Bandwidth and kernels follow the scale: rounding of x * scale only.
+    assert_allclose(hsic(x * scale, y), expected, rtol=1e-9)
+    assert_allclose(hsic(y, x * scale, normalize=True), hsic(y, x, normalize=True))
+    statistic, pvalue = hsic_test(x * scale, y)
+    assert_allclose(statistic, expected, rtol=1e-9)
+    assert_allclose(pvalue, hsic_test(x, y)[1], rtol=1e-6)
+    assert pvalue < 1e-6
+
+
+# Values of at least 1e-6 (or 0) times 10^k stay normal floats for |k| <= 200;
+# squared distances leave the floats beyond |k| of about 155.
+_moderate = st.floats(-100, 100, allow_nan=False, allow_infinity=False).filter(
+    lambda v: v == 0 or abs(v) >= 1e-6
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(6, 30), st.integers(2, 3)), elements=_moderate
+    ),
+    st.integers(-200, 200),
+)
+def test_multi_column_hsic_is_scale_free(x, k):
+    # The median bandwidth follows the scale, so the kernels, HSIC and its test
+    # do not change beyond the rounding of x * 10^k (atol: values near 0).
+    y = x[:, 0] ** 2
+    scale = 10.0**k
+    for normalize in [False, True]:
+        assert_allclose(
+            hsic(x * scale, y, normalize=normalize),
+            hsic(x, y, normalize=normalize),
+            rtol=1e-8,
+            atol=1e-12,
+        )
+    statistic, pvalue = hsic_test(x * scale, y)
+    expected_statistic, expected_pvalue = hsic_test(x, y)
+    assert_allclose(statistic, expected_statistic, rtol=1e-8, atol=1e-12)
+    assert_allclose(pvalue, expected_pvalue, rtol=1e-6, atol=1e-9)

@@ -39,6 +39,24 @@ def test_median_bandwidth_vector_variable():
     assert median_bandwidth(np.ones((20, 2))) == 1.0
 
 
+@pytest.mark.parametrize("scale", [1e154, 1e-170, 2.0**1000, 1e-300])
+def test_median_bandwidth_vector_variable_at_extreme_scales(scale):
+    # Squared distances of the raw rows overflow above ~1e154 and underflow
+    # below ~1e-162; the bandwidth must follow the scale all the same.
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    assert_allclose(median_bandwidth(x * scale), scale * median_distance(x), rtol=1e-12)
+    assert_allclose(median_bandwidth(x * scale), median_distance(x * scale), rtol=1e-12)
+
+
+def test_median_bandwidth_vector_variable_with_columns_far_apart_in_scale():
+    # Most pairs tie in the large column; the tiny one separates them, and
+    # holds the median.
+    rng = np.random.default_rng(1)
+    x = np.column_stack([(rng.uniform(size=40) < 0.15) * 1e100, rng.normal(size=40)])
+    x[:, 1] *= 1e-200
+    assert_allclose(median_bandwidth(x), median_distance(x), rtol=1e-12)
+
+
 def test_median_bandwidths_subsample_above_limit(monkeypatch):
     monkeypatch.setattr(_bandwidth, "_MAX_ROWS_SCALAR", 100)
     X = np.random.default_rng(0).normal(size=(251, 2))

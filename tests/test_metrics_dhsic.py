@@ -3,6 +3,8 @@ import warnings
 import numpy as np
 import pytest
 from _metrics_reference import dhsic_reference, median_distance
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from skvcreg.metrics import dhsic, dhsic_test, hsic, pairwise_hsic_test
@@ -81,3 +83,14 @@ def test_dhsic_bad_input():
         dhsic_test(np.ones((5, 2)), n_permutations=0)
     constant = np.column_stack([np.ones(10), np.arange(10.0)])
     assert dhsic(constant) == pytest.approx(0.0, abs=1e-15)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1), st.lists(st.integers(-200, 200), min_size=3, max_size=3)
+)
+def test_dhsic_is_scale_free_per_column(seed, exponents):
+    # Each column's median bandwidth follows its own scale.
+    X = _xor(60, np.random.default_rng(seed))
+    scales = 10.0 ** np.array(exponents, dtype=float)
+    assert_allclose(dhsic(X * scales), dhsic(X), rtol=1e-9, atol=1e-13)

@@ -20,6 +20,24 @@ def _as_finite_2d(array, name):
     return array
 
 
+def _power_of_two_below(values):
+    """``2^e`` with ``2^e <= values < 2^(e+1)`` (elementwise, values > 0): dividing
+    by it rescales to ``[1, 2)`` without rounding."""
+    return np.ldexp(1.0, np.frexp(values)[1] - 1)
+
+
+def _unit_scale(array, name):
+    """``array`` divided by a power of two near its largest absolute entry.
+
+    The quantities computed here are scale-free, but products of entries near
+    1e160 overflow and products near 1e-160 fall into subnormals and lose digits.
+    """
+    top = np.abs(array).max()
+    if top == 0:
+        raise ValueError(f"{name} is a zero matrix: there is nothing to compare.")
+    return array / _power_of_two_below(top)
+
+
 def amari_distance(W, A):
     """Amari error of an estimated unmixing matrix against the true mixing matrix.
 
@@ -53,9 +71,15 @@ def amari_distance(W, A):
     Raises
     ------
     ValueError
-        If an input is not a finite 2-D array, the shapes do not chain, ``W @ A``
-        is not square, or ``W @ A`` has a row or a column of zeros (the ratio is
-        then undefined: a source was lost).
+        If an input is not a finite 2-D array, is a zero matrix, the shapes do
+        not chain, ``W @ A`` is not square, or ``W @ A`` has a row or a column of
+        zeros (the ratio is then undefined: a source was lost).
+
+    Notes
+    -----
+    ``W`` and ``A`` are each divided by a power of two near their largest entry
+    before the product, so the result does not depend on their overall scales
+    (from about 1e-300 to 1e300) beyond rounding.
 
     See Also
     --------
@@ -85,7 +109,8 @@ def amari_distance(W, A):
         raise ValueError(
             f"W @ A is undefined: W has shape {W.shape} and A has shape {A.shape}."
         )
-    P = np.abs(W @ A)
+    # d is unchanged by a global scale of W or of A (not by a scale per row).
+    P = np.abs(_unit_scale(W, "W") @ _unit_scale(A, "A"))
     m = P.shape[0]
     if P.shape[1] != m:
         raise ValueError(
@@ -139,15 +164,29 @@ class SourceMatch(NamedTuple):
     correlations: np.ndarray
 
 
+def _unit_columns(S):
+    """Centred columns of ``S`` with unit norm; constant columns are 0.
+
+    Each column is rescaled by a power of two before the mean is taken and by
+    its largest centred entry before the norm, so that neither the mean nor the
+    squares overflow or underflow at any scale. A column is constant when all
+    its values are equal (not when its centred values are: the mean of equal
+    values can differ from them by rounding).
+    """
+    top = np.abs(S).max(axis=0)
+    scaled = S / _power_of_two_below(np.where(top > 0, top, 1.0))
+    constant = np.ptp(scaled, axis=0) == 0
+    centred = scaled - scaled.mean(axis=0)
+    centred[:, constant] = 0.0
+    top = np.abs(centred).max(axis=0)
+    centred /= np.where(constant, 1.0, top)
+    norm = np.linalg.norm(centred, axis=0)
+    return centred / np.where(constant, 1.0, norm)
+
+
 def _correlation(S_true, S_est):
-    a = S_true - S_true.mean(axis=0)
-    b = S_est - S_est.mean(axis=0)
-    norm_a = np.linalg.norm(a, axis=0)
-    norm_b = np.linalg.norm(b, axis=0)
     # A constant column has no direction: its correlation with anything is 0.
-    norm_a[norm_a == 0] = np.inf
-    norm_b[norm_b == 0] = np.inf
-    return np.clip((a.T @ b) / np.outer(norm_a, norm_b), -1.0, 1.0)
+    return np.clip(_unit_columns(S_true).T @ _unit_columns(S_est), -1.0, 1.0)
 
 
 def match_sources(S_true, S_est):
@@ -157,7 +196,9 @@ def match_sources(S_true, S_est):
     columns of ``S_true`` and ``S_est`` and solves the assignment problem that
     maximises the sum of absolute correlations (Hungarian algorithm,
     :func:`scipy.optimize.linear_sum_assignment`). A constant column has
-    correlation 0 with every other column.
+    correlation 0 with every other column. Columns are rescaled before the
+    products, so the correlations do not depend on the scale of any column
+    (from about 1e-300 to 1e300) beyond rounding.
 
     Parameters
     ----------

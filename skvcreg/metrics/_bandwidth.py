@@ -277,28 +277,52 @@ def median_bandwidths(X):
     return np.where(out > 0, out, np.finfo(np.float64).smallest_subnormal)
 
 
+def _row_distances(block, x, unit):
+    """Euclidean distances, in units of ``unit``, between the rows of ``block``
+    and those of ``x``.
+
+    Squaring raw differences overflows above about 1e154 and underflows below
+    about 1e-162, which would turn every distance into inf or 0. As ``hypot``
+    does, each difference vector is divided by its largest absolute entry before
+    squaring; ``unit`` (a power of two, so dividing by it is exact) keeps the
+    distances themselves below the largest float.
+    """
+    diff = np.abs(block[:, None, :] - x[None, :, :]) / unit
+    top = diff.max(axis=2)
+    diff /= np.where(top > 0, top, 1.0)[:, :, None]
+    return top * np.sqrt(np.einsum("abk,abk->ab", diff, diff))
+
+
 def median_bandwidth(x):
     """Median-heuristic bandwidth of one variable (``x`` of shape (n, p)).
 
     Euclidean distances between rows; see the module docstring for the variant.
+    The result follows the scale of ``x`` (``c x`` gives ``|c|`` times the
+    bandwidth, to rounding) from the smallest to the largest floats.
     """
     if x.shape[1] == 1:
         return float(median_bandwidths(x)[0])
     x = x[_systematic_rows(x.shape[0], _MAX_ROWS_VECTOR)]
     n = x.shape[0]
+    spread = np.ptp(x, axis=0).max()
+    if spread == 0:
+        return 1.0
+    # A power of two within a factor 2 of the spread (2^1024 would overflow).
+    unit = np.ldexp(1.0, int(np.frexp(spread)[1]) - 1)
     distances = []
     for start in range(0, n - 1, 256):
         block = x[start : start + 256]
-        diff = block[:, None, :] - x[None, :, :]
-        dist = np.sqrt(np.einsum("abk,abk->ab", diff, diff))
+        dist = _row_distances(block, x, unit)
         rows, cols = np.nonzero(
             np.arange(n)[None, :] > np.arange(start, start + block.shape[0])[:, None]
         )
         distances.append(dist[rows, cols])
     distances = np.concatenate(distances)
     n_zero = int(np.count_nonzero(distances == 0))
-    if n_zero == distances.size:
-        return 1.0
     low, high = _median_ranks(distances.size, n_zero)
     part = np.partition(distances, [int(low) - 1, int(high) - 1])
-    return float(0.5 * (part[int(low) - 1] + part[int(high) - 1]))
+    median = 0.5 * part[int(low) - 1] + 0.5 * part[int(high) - 1]
+    # At most 2 sqrt(p) units: only the conversion back can exceed the floats.
+    with np.errstate(over="ignore"):
+        median = median * unit
+    return float(min(median, np.finfo(np.float64).max))

@@ -9,8 +9,8 @@ from ._validation import check_bandwidth, check_positive_int, check_samples
 
 _BLOCK_BYTES = 32 * 2**20
 # The permutation test keeps the d Gram matrices when they fit in this budget:
-# each permutation then gathers and multiplies them (2-4x faster than
-# recomputing the kernels).
+# each permutation then gathers and multiplies them instead of recomputing the
+# kernels' exponentials (figures in docs/benchmarks.rst).
 _GRAM_BYTES = 256 * 2**20
 
 

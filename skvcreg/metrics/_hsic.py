@@ -298,8 +298,9 @@ default="median"
     of the products). CKA values then also lie within ``rtol`` relative.
 
     On the CPU the numpy matrix products of ``"lowrank"`` and ``"rff"`` run with
-    a single BLAS thread: with other processes on the cores, a multi-threaded
-    BLAS was 2-10x slower for these shapes. ``"exact"`` uses torch's threads.
+    a single BLAS thread: for these small products, threads that share busy
+    cores wait for each other (see the benchmarks page). ``"exact"`` uses
+    torch's threads.
 
     Examples
     --------

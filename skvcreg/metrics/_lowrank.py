@@ -31,11 +31,11 @@ from ._bandwidth import scale_by_bandwidth
 def single_threaded():
     """Context manager limiting the BLAS of numpy to one thread.
 
-    For the products here (a few hundred to a few thousand columns) a second
-    BLAS thread was measured 2 to 10 times *slower* on the project's shared
-    2-core machine whenever other processes held the cores (the threads wait for
-    each other); on an idle machine one thread costs at most the factor the
-    extra cores could give. Torch devices are unaffected.
+    The products here are small (a few hundred to a few thousand columns): when
+    other processes hold the cores, BLAS threads mostly wait for each other and
+    the product gets slower, not faster, while on an idle machine one thread
+    costs at most the factor the extra cores could give (figures in
+    ``docs/benchmarks.rst``). Torch devices are unaffected.
     """
     return threadpool_limits(limits=1, user_api="blas")
 
