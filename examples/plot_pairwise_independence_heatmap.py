@@ -52,8 +52,9 @@ for name, estimator in estimators.items():
 # ---------------------------
 # ``from_data`` draws the matrix of any array (the true sources, the mixtures);
 # ``from_estimator`` that of ``estimator.transform(X)``, labelled with the
-# estimator's ``get_feature_names_out()``. All four share the colour scale
-# ``[0, 1]``, so one colour bar serves them all.
+# estimator's ``get_feature_names_out()``. By default each map scales its
+# colours to its own largest off-diagonal entry; here ``vmax=1.0`` gives all
+# four the scale ``[0, 1]``, so one colour bar serves them all.
 fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), layout="constrained")
 displays = {
     "true sources": PairwiseIndependenceDisplay.from_data(
@@ -62,14 +63,15 @@ displays = {
         ax=axes[0],
         colorbar=False,
         title="true sources",
+        vmax=1.0,
     ),
     "mixtures": PairwiseIndependenceDisplay.from_data(
-        X_test, ax=axes[1], colorbar=False, title="mixtures"
+        X_test, ax=axes[1], colorbar=False, title="mixtures", vmax=1.0
     ),
 }
 for ax, (name, estimator) in zip(axes[2:], estimators.items(), strict=True):
     displays[name] = PairwiseIndependenceDisplay.from_estimator(
-        estimator, X_test, ax=ax, colorbar=False, title=name
+        estimator, X_test, ax=ax, colorbar=False, title=name, vmax=1.0
     )
 fig.colorbar(displays["VCRegICA"].im_, ax=axes, label="CKA (normalised HSIC)")
 plt.show()
