@@ -79,7 +79,8 @@ def test_trainable_projector_gets_gradients():
 
 
 @pytest.mark.parametrize(
-    "in_features, widths", [(0, (4,)), (3, ()), (3, (4, 0)), (3, (-1,))]
+    "in_features, widths",
+    [(0, (4,)), (3, ()), (3, (4, 0)), (3, (-1,)), (3, (8.7,)), (2.5, (4,))],
 )
 def test_bad_widths(in_features, widths):
     with pytest.raises(ValueError, match="positive integers"):

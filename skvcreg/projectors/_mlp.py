@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._validation import check_widths
+
 __all__ = ["make_mlp_projector"]
 
 
@@ -102,12 +104,8 @@ def make_mlp_projector(
     >>> mlp(torch.randn(5, 10, dtype=torch.float64, generator=g)).shape
     torch.Size([5, 8])
     """
-    widths = tuple(int(w) for w in widths)
-    if not widths or min(widths) < 1 or int(in_features) < 1:
-        raise ValueError(
-            "in_features and every entry of widths must be positive integers; "
-            f"got in_features={in_features}, widths={widths}."
-        )
+    widths = check_widths(widths)
+    (in_features,) = check_widths((in_features,), "in_features")
     if generator is None:
         generator = torch.Generator()
     layers: list[nn.Module] = []
