@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._embedder_solver import fit_embedder
-from ._torch_utils import make_generator, resolve_device
+from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from .augmentations import TabularAugmentation
 from .projectors._mlp import make_mlp_projector
 from .projectors._separable import SeparableRandomProjector
@@ -31,8 +31,36 @@ _TRAIN_DTYPE = torch.float32
 _TRANSFORM_CHUNK = 4096
 
 
-def _widths(value):
-    return tuple(int(w) for w in value)
+def _check_widths(name, widths, *, allow_empty):
+    """Return ``widths`` as a tuple of int, or raise naming the parameter."""
+    widths = tuple(widths)
+    integers = all(
+        isinstance(w, Integral) and not isinstance(w, bool) and w >= 1 for w in widths
+    )
+    if not integers or not (widths or allow_empty):
+        kind = "a tuple" if allow_empty else "a non-empty tuple"
+        raise ValueError(f"{name} must be {kind} of positive integers, got {widths!r}.")
+    return tuple(int(w) for w in widths)
+
+
+def _column_statistics(X):
+    """Mean, standard deviation and constancy of each column, at any finite scale.
+
+    Each column is divided by its largest absolute value before anything is summed
+    or squared, so neither overflows nor underflows, and the statistics are scaled
+    back. A column is constant when its variance is within the round-off of
+    computing it, the bound scikit-learn's ``StandardScaler`` uses:
+    ``var <= n eps var + (n eps mean)^2`` on the rescaled column.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    peak = np.abs(X).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X / peak
+    mean = scaled.mean(axis=0)
+    var = scaled.var(axis=0)
+    n_eps = X.shape[0] * np.finfo(np.float64).eps
+    constant = var <= n_eps * var + (n_eps * mean) ** 2
+    return mean * peak, np.sqrt(var) * peak, constant
 
 
 class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -59,7 +87,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Size of the representation (output width of the encoder).
     encoder_widths : tuple of int, default=(512,)
         Hidden widths of the encoder, each a Linear-BatchNorm-ReLU block, followed
-        by a linear layer of width ``n_components``.
+        by a linear layer of width ``n_components``; ``()`` gives a linear encoder.
     projector : {"mlp", "random_mlp", "separable"}, default="mlp"
         ``"mlp"``: VICReg's trainable Linear-BatchNorm-ReLU projector.
         ``"random_mlp"``: the same network frozen at its random initialisation.
@@ -83,7 +111,8 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``nu``, weight of the sum of the two views' covariance terms.
     augmentation : callable, default=None
         ``augmentation(X_batch, generator) -> X_view`` on a torch ``(n, d)`` batch
-        of standardised rows, drawing its randomness from the torch ``generator``.
+        of standardised rows, drawing its randomness from the torch ``generator``;
+        the view must have the batch's shape, dtype and device.
         ``None`` uses :class:`~skvcreg.augmentations.TabularAugmentation` with the
         four strengths below over the training rows; a callable ignores them.
     n_neighbors : int, default=20
@@ -111,7 +140,7 @@ neighbor_interpolation`); ``0`` switches it off.
         fraction counts as no improvement.
     n_iter_no_change : int, default=10
         Training stops after this many epochs without improvement.
-    device : str, default="auto"
+    device : {"auto", "cpu", "cuda"}, "cuda:N" or torch.device, default="auto"
         Torch device to train on; ``"auto"`` uses a GPU when torch sees one. The
         fitted encoder is kept on the CPU, so a GPU-fitted model transforms and
         pickles on a machine without one.
@@ -130,7 +159,9 @@ neighbor_interpolation`); ``0`` switches it off.
         Per-feature mean used to standardise the input.
     scale_ : ndarray of shape (`n_features_in_`,)
         Per-feature standard deviation used to standardise the input (1 for a
-        constant feature).
+        constant feature, one whose variance is within the round-off of computing
+        it). Both are computed on each column divided by its largest absolute
+        value, so features of any finite scale are standardised alike.
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : ndarray of shape (`n_iter_`,)
@@ -213,7 +244,7 @@ neighbor_interpolation`); ``0`` switches it off.
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "device": DEVICE_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -407,13 +438,21 @@ neighbor_interpolation`); ``0`` switches it off.
 
     def _fit(self, X):
         """Shared worker of ``fit`` and ``fit_transform``; returns validated ``X``."""
+        encoder_widths = _check_widths(
+            "encoder_widths", self.encoder_widths, allow_empty=True
+        )
+        projector_widths = _check_widths(
+            "projector_widths", self.projector_widths, allow_empty=False
+        )
+        device = resolve_device(self.device)
         X = self._validate(X, reset=True)
         self._set_standardization(X)
-        device = resolve_device(self.device)
         generator = make_generator(self.random_state)
         X_train = torch.as_tensor(self._standardize(X), dtype=_TRAIN_DTYPE)
         X_train = X_train.to(device)
-        encoder, projector = self._build_networks(X.shape[1], generator, device)
+        encoder, projector = self._build_networks(
+            X.shape[1], encoder_widths, projector_widths, generator, device
+        )
         augmentation = self.augmentation
         if augmentation is None:
             augmentation = TabularAugmentation(
@@ -449,9 +488,7 @@ neighbor_interpolation`); ``0`` switches it off.
         return X
 
     def _set_standardization(self, X):
-        self.mean_ = X.mean(axis=0).astype(np.float64)
-        scale = X.std(axis=0).astype(np.float64)
-        constant = scale <= 1e-12 * np.maximum(1.0, np.abs(self.mean_))
+        self.mean_, scale, constant = _column_statistics(X)
         if constant.any():
             warnings.warn(
                 f"{int(constant.sum())} feature(s) are constant (indices "
@@ -463,17 +500,19 @@ neighbor_interpolation`); ``0`` switches it off.
         self.scale_ = np.where(constant, 1.0, scale)
 
     def _standardize(self, X):
-        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        # Divided before subtracting, so values near the float64 limit do not
+        # overflow; with a constant column's scale of 1 this is ``X - mean_``.
+        X = np.asarray(X, dtype=np.float64)
+        return X / self.scale_ - self.mean_ / self.scale_
 
-    def _build_networks(self, n_features, generator, device):
+    def _build_networks(self, n_features, encoder_widths, widths, generator, device):
         encoder = make_mlp_projector(
             n_features,
-            (*_widths(self.encoder_widths), self.n_components),
+            (*encoder_widths, self.n_components),
             generator=generator,
             dtype=_TRAIN_DTYPE,
             device=device,
         )
-        widths = _widths(self.projector_widths)
         if self.projector == "separable":
             projector = SeparableRandomProjector(
                 widths, kind="fourier", generator=generator, dtype=_TRAIN_DTYPE

@@ -30,6 +30,34 @@ def _standardize_columns(Y: Tensor, eps: float = 1e-4) -> Tensor:
     return (Y - Y.mean(dim=0)) / torch.sqrt(Y.var(dim=0) + eps)
 
 
+def _describe(value):
+    return str(tuple(value)) if isinstance(value, torch.Size) else str(value)
+
+
+def _view(augmentation, X_batch, generator):
+    """``augmentation(X_batch, generator)``, checked to be a batch like ``X_batch``.
+
+    A callable that returns something else would otherwise fail deep inside the
+    encoder with an error about matrix shapes or dtypes.
+    """
+    view = augmentation(X_batch, generator)
+    if not isinstance(view, Tensor):
+        raise TypeError(
+            "The augmentation must return a torch.Tensor like its input batch; "
+            f"it returned a {type(view).__name__}."
+        )
+    for name in ("shape", "dtype", "device"):
+        expected, got = getattr(X_batch, name), getattr(view, name)
+        if got != expected:
+            raise ValueError(
+                f"The augmentation returned the wrong {name}: expected "
+                f"{_describe(expected)} (the input batch's), got {_describe(got)}. "
+                "It must return a view of the batch with the same shape, dtype "
+                "and device."
+            )
+    return view
+
+
 def _loss_terms(X_batch, encoder, projector, augmentation, generator, config):
     """Unweighted ``(invariance, variance, covariance)`` terms of one batch.
 
@@ -43,21 +71,27 @@ def _loss_terms(X_batch, encoder, projector, augmentation, generator, config):
     views = 2 if config["two_views"] else 1
     outputs = []
     for _ in range(views):
-        Y = encoder(augmentation(X_batch, generator))
+        Y = encoder(_view(augmentation, X_batch, generator))
         if config["n_blocks"] is None:
             outputs.append((projector(Y), None))
         else:
             outputs.append((projector(_standardize_columns(Y)), Y))
+    # The epoch loop checks each batch's loss for NaN itself (and then keeps the
+    # last finite parameters), so the losses skip their own input checks.
+    unchecked = {"check_finite": False}
     gamma, eps = config["gamma"], config["eps"]
     variance, covariance = 0.0, 0.0
     for Z, Y in outputs:
-        variance = variance + variance_loss(Z if Y is None else Y, gamma=gamma, eps=eps)
+        V = Z if Y is None else Y
+        variance = variance + variance_loss(V, gamma=gamma, eps=eps, **unchecked)
         if config["n_blocks"] is None:
-            covariance = covariance + covariance_loss(Z)
+            covariance = covariance + covariance_loss(Z, **unchecked)
         else:
-            covariance = covariance + cross_covariance_loss(Z, config["n_blocks"])
+            covariance = covariance + cross_covariance_loss(
+                Z, config["n_blocks"], **unchecked
+            )
     if views == 2:
-        invariance = invariance_loss(outputs[0][0], outputs[1][0])
+        invariance = invariance_loss(outputs[0][0], outputs[1][0], **unchecked)
     else:
         invariance = torch.zeros((), dtype=X_batch.dtype, device=X_batch.device)
     return invariance, variance / views, covariance

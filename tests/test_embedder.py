@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_wine
@@ -269,6 +272,100 @@ def test_non_numeric_columns_are_a_clear_error(wine):
         _small().fit(frame)
 
 
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"encoder_widths": (8.7,)}, r"encoder_widths must be a tuple .* \(8.7,\)"),
+        ({"encoder_widths": (16, 0)}, "encoder_widths must be a tuple of positive"),
+        ({"encoder_widths": (True,)}, "encoder_widths must be a tuple of positive"),
+        ({"projector_widths": (8.5, 8)}, "projector_widths must be a non-empty"),
+        ({"projector_widths": ()}, r"projector_widths must be a non-empty .* \(\)"),
+    ],
+)
+def test_non_integer_widths_are_errors(wine, params, match):
+    with pytest.raises(ValueError, match=match):
+        _small(**params).fit(wine[0])
+
+
+def test_no_encoder_widths_gives_a_linear_encoder(wine):
+    model = _small(encoder_widths=()).fit(wine[0])
+    assert [type(m).__name__ for m in model.encoder_] == ["Linear"]
+
+
+@pytest.mark.parametrize(
+    "augment, error, match",
+    [
+        (
+            lambda X, g: X[:, :-1],
+            ValueError,
+            r"augmentation returned the wrong shape: expected \(128, 13\) .*"
+            r"got \(128, 12\)",
+        ),
+        (lambda X, g: X.double(), ValueError, "wrong dtype: expected torch.float32"),
+        (lambda X, g: X.numpy(), TypeError, "must return a torch.Tensor"),
+    ],
+)
+def test_augmentation_returning_a_wrong_view_is_a_clear_error(
+    wine, augment, error, match
+):
+    with pytest.raises(error, match=match):
+        _small(augmentation=augment).fit(wine[0])
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-13, 1e13, 1e300])
+def test_features_at_any_finite_scale_are_handled_like_scale_one(wine, scale):
+    X, _ = wine
+    reference = _small().fit(X)
+    with warnings.catch_warnings():
+        # No constant-feature, overflow or collapse warning at any scale.
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", "Training stopped at max_epochs")
+        model = _small().fit(X * scale)
+    assert_allclose(model.mean_, reference.mean_ * scale, rtol=1e-12)
+    assert_allclose(model.scale_, reference.scale_ * scale, rtol=1e-12)
+    # The standardised inputs agree to float64 round-off, which the float32
+    # training can turn into a few float32 rounding steps.
+    Z = model.transform(X * scale)
+    assert_allclose(Z, reference.transform(X), rtol=1e-4, atol=1e-4)
+    assert Z.std(axis=0).min() > 0.1
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-13, 1.0, 1e300])
+def test_constant_columns_are_found_at_any_scale(wine, scale):
+    X = wine[0] * scale
+    X[:, 4] = 0.1 * scale  # 0.1 has no exact binary form
+    X[:, 7] = 0.0
+    with pytest.warns(
+        UserWarning, match=r"2 feature\(s\) are constant \(indices \[4, 7\]"
+    ):
+        model = _small().fit(X)
+    assert_array_equal(model.scale_[[4, 7]], 1.0)
+    assert_array_equal(model._standardize(X)[:, [4, 7]], 0.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    integers=arrays(
+        np.int64,
+        st.tuples(st.integers(2, 20), st.integers(1, 4)),
+        elements=st.integers(-1000, 1000),
+    ),
+    exponent=st.integers(-300, 300),
+)
+def test_column_statistics_scale_with_the_data(integers, exponent):
+    """Mean and scale follow any finite rescaling; constant columns stay constant."""
+    X = integers.astype(np.float64)
+    scale = 10.0**exponent
+    mean, std, constant = _embedder._column_statistics(X)
+    mean_s, std_s, constant_s = _embedder._column_statistics(X * scale)
+    assert_array_equal(constant_s, constant)
+    assert_array_equal(constant, np.ptp(integers, axis=0) == 0)
+    peak = np.abs(X).max(axis=0)
+    assert_allclose(mean_s / scale, mean, rtol=1e-12, atol=1e-14 * peak.max())
+    assert_allclose(std_s / scale, std, rtol=1e-12, atol=1e-14 * peak.max())
+    assert_allclose(std, X.std(axis=0), rtol=1e-12, atol=1e-14 * peak.max())
+
+
 def test_constant_columns_warn_and_give_finite_output(wine):
     X = wine[0].copy()
     X[:, 4] = 3.0
@@ -316,11 +413,28 @@ def test_verbose_reports_the_terms(wine, capsys, monkeypatch):
     assert all(term in out for term in ("invariance", "variance", "covariance"))
 
 
-def test_cuda_is_an_error_without_a_gpu(wine):
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_cuda_is_an_error_without_a_gpu(wine, device):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match="CUDA"):
-        _small(device="cuda").fit(wine[0])
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+        _small(device=device).fit(wine[0])
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "CPU", 0])
+def test_unknown_device_is_a_clear_error(wine, device):
+    message = (
+        "The 'device' parameter of VCRegEmbedder must be a str among {'auto', "
+        "'cpu', 'cuda', 'cuda:N'} or an instance of 'torch.device'"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _small(device=device).fit(wine[0])
+
+
+def test_a_torch_device_is_accepted(wine):
+    X, _ = wine
+    expected = _small(device="cpu").fit_transform(X)
+    assert_array_equal(_small(device=torch.device("cpu")).fit_transform(X), expected)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
