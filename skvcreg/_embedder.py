@@ -25,8 +25,9 @@ from .projectors._separable import SeparableRandomProjector
 __all__ = ["VCRegEmbedder"]
 
 # The networks train in float32 on every device (the usual precision for neural
-# network training, and about twice as fast as float64 on a CPU); the fitted encoder
-# is then stored in float64 so that ``transform`` is exact row by row.
+# network training, and faster than float64: docs/benchmarks.rst has the ratio);
+# the fitted encoder is then stored in float64 so that ``transform`` is exact row
+# by row.
 _TRAIN_DTYPE = torch.float32
 _TRANSFORM_CHUNK = 4096
 
@@ -135,18 +136,21 @@ neighbor_interpolation`); ``0`` switches it off.
         AdamW learning rate.
     weight_decay : float, default=0.01
         AdamW (decoupled) weight decay.
-    tol : float, default=1e-3
-        An epoch whose mean loss does not improve on the best so far by this
-        fraction counts as no improvement.
+    tol : float, default=5e-3
+        Training stops at the end of a block of ``n_iter_no_change`` epochs whose
+        mean loss is not lower than the best earlier block's by this fraction.
     n_iter_no_change : int, default=10
-        Training stops after this many epochs without improvement.
+        Length of the blocks of epochs whose mean losses early stopping compares
+        (a block's mean averages out the epoch-to-epoch noise of mini-batch
+        training); training runs at least two blocks.
     device : {"auto", "cpu", "cuda"}, "cuda:N" or torch.device, default="auto"
         Torch device to train on; ``"auto"`` uses a GPU when torch sees one. The
         fitted encoder is kept on the CPU, so a GPU-fitted model transforms and
         pickles on a machine without one.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the batch order and the augmentations (through a
-        :class:`torch.Generator`); an integer gives identical fits on a CPU.
+        :class:`torch.Generator`); an integer gives identical fits on a CPU with
+        the same number of torch threads (see Notes for other thread counts).
     verbose : bool, default=False
         Show a per-epoch progress bar with the loss terms (tqdm when installed,
         printed lines otherwise).
@@ -171,7 +175,8 @@ neighbor_interpolation`); ``0`` switches it off.
         Mean unweighted loss terms of each epoch (variance averaged over the two
         views, covariance summed).
     converged_ : bool
-        Whether training stopped on a loss plateau before ``max_epochs``.
+        Whether training stopped on a loss plateau (at the latest at
+        ``max_epochs``).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -185,17 +190,28 @@ neighbor_interpolation`); ``0`` switches it off.
 
     Notes
     -----
-    The defaults were chosen on ``load_digits`` (``benchmarks/bench_embedder.py``:
-    stratified 75/25 splits, 5 seeds, a StandardScaler + LogisticRegression probe
-    on the representation): probe accuracy 0.976 / 0.938 / 0.911 with 100% / 10% /
-    5% of the training labels, against 0.969 / 0.905 / 0.859 for the raw pixels,
-    in about 18 s per fit on 2 idle CPU cores. The interpolation towards nearest
-    neighbours is what lifts the few-label accuracy most; its search costs
-    ``batch_size * min(n_samples, 8192) * n_features`` per batch.
+    The defaults were chosen on ``load_digits`` with ``benchmarks/bench_embedder.py``
+    (stratified 75/25 splits, 5 seeds, a StandardScaler + LogisticRegression probe
+    on the representation, trained on 100%, 10% or 5% of the training labels); its
+    accuracies and fit times are on the benchmarks page of the documentation. The
+    interpolation towards nearest neighbours is what lifts the few-label accuracy
+    most; its search costs ``batch_size * min(n_samples, 8192) * n_features`` per
+    batch.
 
     The networks train in float32 on every device; the stored encoder is float64.
-    On a CPU shared with other busy processes, torch's OpenMP threads can slow
-    training down many times over; ``torch.set_num_threads(1)`` avoids that.
+    On a CPU shared with other busy processes, torch's OpenMP threads wait for each
+    other and can slow training down many times over; ``torch.set_num_threads(1)``
+    avoids that.
+
+    Reproducibility: with an integer ``random_state``, two fits on a CPU with the
+    same number of torch threads are identical. With another thread count torch
+    splits some reductions (batch-norm statistics, means) differently, so the fits
+    agree to float32 round-off rather than bit for bit, and mini-batch training can
+    amplify that difference over many epochs. Early stopping compares the mean
+    losses of whole blocks of ``n_iter_no_change`` epochs, so the number of epochs
+    changes only when a block's improvement falls within that difference of
+    ``tol``. The same holds between a CPU and a GPU, whose kernels round
+    differently.
 
     References
     ----------
@@ -268,7 +284,7 @@ neighbor_interpolation`); ``0`` switches it off.
         max_epochs=100,
         learning_rate=1e-3,
         weight_decay=0.01,
-        tol=1e-3,
+        tol=5e-3,
         n_iter_no_change=10,
         device="auto",
         random_state=None,
@@ -363,14 +379,13 @@ neighbor_interpolation`); ``0`` switches it off.
         ``GridSearchCV``'s criterion without labels, for instance over projector
         widths; it compares models of one family and is not an accuracy.
 
-        How well it selects (``benchmarks/bench_embedder.py``, digits, 3 seeds):
-        like a 10%-label linear probe it ranks a ``(16, 16)`` projector well below
-        wider ones, but it keeps rising with width where the probe's accuracy
-        flattens out between ``(64, 64)`` and ``(1024, 1024)``, so it picks the
-        widest projector. Choosing with it rather than with the probe cost 1.1
-        points of 10%-label accuracy on average (at most 1.8), about the
-        seed-to-seed spread. Pairwise HSIC independence, retrieval of the partner
-        view and uniformity behaved in the same way. When a few labels are
+        How well it selects (``benchmarks/bench_embedder.py``, digits; figures on
+        the benchmarks page): like a 10%-label linear probe it ranks a ``(16, 16)``
+        projector well below wider ones, but it keeps rising with width where the
+        probe's accuracy flattens out between ``(64, 64)`` and ``(1024, 1024)``,
+        so it picks the widest projector, at a cost in 10%-label accuracy about
+        the seed-to-seed spread. Pairwise HSIC independence, retrieval of the
+        partner view and uniformity behaved in the same way. When a few labels are
         available, a probe is the better selector.
 
         Parameters
@@ -509,6 +524,7 @@ neighbor_interpolation`); ``0`` switches it off.
         encoder = make_mlp_projector(
             n_features,
             (*encoder_widths, self.n_components),
+            output_bias=False,  # no loss term sees a shift of the representation
             generator=generator,
             dtype=_TRAIN_DTYPE,
             device=device,
@@ -521,6 +537,7 @@ neighbor_interpolation`); ``0`` switches it off.
             projector = make_mlp_projector(
                 self.n_components,
                 widths,
+                output_bias=False,
                 frozen=self.projector == "random_mlp",
                 generator=generator,
                 dtype=_TRAIN_DTYPE,
@@ -548,8 +565,9 @@ neighbor_interpolation`); ``0`` switches it off.
         elif not info["converged"]:
             warnings.warn(
                 f"Training stopped at max_epochs={self.max_epochs} before the loss "
-                f"reached a plateau (no relative improvement above tol={self.tol} "
-                f"for n_iter_no_change={self.n_iter_no_change} epochs). Raise "
+                "reached a plateau (the mean loss of a block of "
+                f"n_iter_no_change={self.n_iter_no_change} epochs still fell by "
+                f"more than tol={self.tol} of the best earlier block's). Raise "
                 "max_epochs, or raise tol to stop earlier.",
                 ConvergenceWarning,
                 stacklevel=3,

@@ -140,6 +140,35 @@ class _Progress:
             self.bar.close()
 
 
+class _BlockPlateau:
+    """Early stopping on the mean losses of whole blocks of ``size`` epochs.
+
+    The epochs are cut into consecutive blocks of ``size``; at the end of each
+    block its mean loss is compared with the best mean of the earlier blocks, and
+    training stops when it is not lower by at least ``tol`` times that best. A
+    block mean averages the epoch-to-epoch noise of mini-batch training, and a
+    decision is taken once per block rather than every epoch, so a perturbation of
+    the loss curve (another thread count, another device) changes the stopping
+    epoch only when a block's improvement lies within that perturbation of
+    ``tol``; the per-epoch rule changes it whenever a single epoch does.
+    """
+
+    def __init__(self, size, tol):
+        self.size, self.tol = int(size), float(tol)
+        self.block, self.best = [], math.inf
+
+    def update(self, loss):
+        """Record one epoch's loss; return whether training should stop."""
+        self.block.append(float(loss))
+        if len(self.block) < self.size:
+            return False
+        mean = math.fsum(self.block) / self.size
+        self.block = []
+        stop = mean > self.best - self.tol * abs(self.best)
+        self.best = min(self.best, mean)
+        return stop
+
+
 def _run_epoch(X, encoder, projector, augmentation, optimizer, generator, config):
     """One pass over ``X``; returns the row-weighted mean loss and terms."""
     weights = config["weights"]
@@ -174,7 +203,7 @@ def fit_embedder(
     max_epochs=100,
     learning_rate=1e-3,
     weight_decay=1e-4,
-    tol=1e-3,
+    tol=5e-3,
     n_iter_no_change=10,
     verbose=False,
 ):
@@ -204,11 +233,12 @@ def fit_embedder(
         Maximum number of passes over ``X``.
     learning_rate, weight_decay : float
         AdamW settings.
-    tol : float, default=1e-3
-        Relative improvement of the epoch loss below which an epoch counts as no
-        improvement.
+    tol : float, default=5e-3
+        Relative improvement of a block's mean loss, over the best earlier block,
+        below which training stops.
     n_iter_no_change : int, default=10
-        Stop after this many consecutive epochs without improvement.
+        Number of epochs per block (see ``_BlockPlateau``); training runs at least
+        two blocks before it can stop.
     verbose : bool, default=False
         Show a progress bar (tqdm when installed) with the loss terms.
 
@@ -237,7 +267,8 @@ def fit_embedder(
         parameters, lr=learning_rate, weight_decay=weight_decay
     )
     curves = {name: [] for name in ("loss", *_TERMS)}
-    best, no_change, converged, non_finite = math.inf, 0, False, False
+    plateau = _BlockPlateau(n_iter_no_change, tol)
+    converged, non_finite = False, False
     last_good = copy.deepcopy(modules.state_dict())
     progress = _Progress(max_epochs, verbose)
     for epoch in range(1, max_epochs + 1):
@@ -252,9 +283,7 @@ def fit_embedder(
             curves[name].append(value)
         last_good = copy.deepcopy(modules.state_dict())
         progress.update(epoch, means[0], means[1:])
-        no_change = no_change + 1 if means[0] > best - tol * abs(best) else 0
-        best = min(best, means[0])
-        if no_change >= n_iter_no_change:
+        if plateau.update(means[0]):
             converged = True
             break
     progress.close()
