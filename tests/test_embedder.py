@@ -175,8 +175,8 @@ def test_same_fit_with_one_and_two_torch_threads(wine):
     The reductions of torch round differently with another thread count, so the
     fits are not bit-identical; here the loss curves and the representations agree
     to about 2e-7 (float32). Before the encoder lost the biases that no loss term
-    sees, Adam turned their round-off gradients into a drift of about 1% of the
-    representation between the two thread counts.
+    sees, Adam turned their round-off gradients into a drift of the representation
+    of about 0.01 (on values of order one) between the two thread counts.
     """
     X, _ = wine
     threads = torch.get_num_threads()
