@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._embedder_solver import fit_embedder
-from ._torch_utils import make_generator, resolve_device
+from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from .augmentations import TabularAugmentation
 from .projectors._mlp import make_mlp_projector
 from .projectors._separable import SeparableRandomProjector
@@ -25,14 +25,43 @@ from .projectors._separable import SeparableRandomProjector
 __all__ = ["VCRegEmbedder"]
 
 # The networks train in float32 on every device (the usual precision for neural
-# network training, and about twice as fast as float64 on a CPU); the fitted encoder
-# is then stored in float64 so that ``transform`` is exact row by row.
+# network training, and faster than float64: docs/benchmarks.rst has the ratio);
+# the fitted encoder is then stored in float64 so that ``transform`` is exact row
+# by row.
 _TRAIN_DTYPE = torch.float32
 _TRANSFORM_CHUNK = 4096
 
 
-def _widths(value):
-    return tuple(int(w) for w in value)
+def _check_widths(name, widths, *, allow_empty):
+    """Return ``widths`` as a tuple of int, or raise naming the parameter."""
+    widths = tuple(widths)
+    integers = all(
+        isinstance(w, Integral) and not isinstance(w, bool) and w >= 1 for w in widths
+    )
+    if not integers or not (widths or allow_empty):
+        kind = "a tuple" if allow_empty else "a non-empty tuple"
+        raise ValueError(f"{name} must be {kind} of positive integers, got {widths!r}.")
+    return tuple(int(w) for w in widths)
+
+
+def _column_statistics(X):
+    """Mean, standard deviation and constancy of each column, at any finite scale.
+
+    Each column is divided by its largest absolute value before anything is summed
+    or squared, so neither overflows nor underflows, and the statistics are scaled
+    back. A column is constant when its variance is within the round-off of
+    computing it, the bound scikit-learn's ``StandardScaler`` uses:
+    ``var <= n eps var + (n eps mean)^2`` on the rescaled column.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    peak = np.abs(X).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    scaled = X / peak
+    mean = scaled.mean(axis=0)
+    var = scaled.var(axis=0)
+    n_eps = X.shape[0] * np.finfo(np.float64).eps
+    constant = var <= n_eps * var + (n_eps * mean) ** 2
+    return mean * peak, np.sqrt(var) * peak, constant
 
 
 class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -59,7 +88,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Size of the representation (output width of the encoder).
     encoder_widths : tuple of int, default=(512,)
         Hidden widths of the encoder, each a Linear-BatchNorm-ReLU block, followed
-        by a linear layer of width ``n_components``.
+        by a linear layer of width ``n_components``; ``()`` gives a linear encoder.
     projector : {"mlp", "random_mlp", "separable"}, default="mlp"
         ``"mlp"``: VICReg's trainable Linear-BatchNorm-ReLU projector.
         ``"random_mlp"``: the same network frozen at its random initialisation.
@@ -83,7 +112,8 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``nu``, weight of the sum of the two views' covariance terms.
     augmentation : callable, default=None
         ``augmentation(X_batch, generator) -> X_view`` on a torch ``(n, d)`` batch
-        of standardised rows, drawing its randomness from the torch ``generator``.
+        of standardised rows, drawing its randomness from the torch ``generator``;
+        the view must have the batch's shape, dtype and device.
         ``None`` uses :class:`~skvcreg.augmentations.TabularAugmentation` with the
         four strengths below over the training rows; a callable ignores them.
     n_neighbors : int, default=20
@@ -106,18 +136,21 @@ neighbor_interpolation`); ``0`` switches it off.
         AdamW learning rate.
     weight_decay : float, default=0.01
         AdamW (decoupled) weight decay.
-    tol : float, default=1e-3
-        An epoch whose mean loss does not improve on the best so far by this
-        fraction counts as no improvement.
+    tol : float, default=5e-3
+        Training stops at the end of a block of ``n_iter_no_change`` epochs whose
+        mean loss is not lower than the best earlier block's by this fraction.
     n_iter_no_change : int, default=10
-        Training stops after this many epochs without improvement.
-    device : str, default="auto"
+        Length of the blocks of epochs whose mean losses early stopping compares
+        (a block's mean averages out the epoch-to-epoch noise of mini-batch
+        training); training runs at least two blocks.
+    device : {"auto", "cpu", "cuda"}, "cuda:N" or torch.device, default="auto"
         Torch device to train on; ``"auto"`` uses a GPU when torch sees one. The
         fitted encoder is kept on the CPU, so a GPU-fitted model transforms and
         pickles on a machine without one.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the batch order and the augmentations (through a
-        :class:`torch.Generator`); an integer gives identical fits on a CPU.
+        :class:`torch.Generator`); an integer gives identical fits on a CPU with
+        the same number of torch threads (see Notes for other thread counts).
     verbose : bool, default=False
         Show a per-epoch progress bar with the loss terms (tqdm when installed,
         printed lines otherwise).
@@ -130,7 +163,9 @@ neighbor_interpolation`); ``0`` switches it off.
         Per-feature mean used to standardise the input.
     scale_ : ndarray of shape (`n_features_in_`,)
         Per-feature standard deviation used to standardise the input (1 for a
-        constant feature).
+        constant feature, one whose variance is within the round-off of computing
+        it). Both are computed on each column divided by its largest absolute
+        value, so features of any finite scale are standardised alike.
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : ndarray of shape (`n_iter_`,)
@@ -140,7 +175,8 @@ neighbor_interpolation`); ``0`` switches it off.
         Mean unweighted loss terms of each epoch (variance averaged over the two
         views, covariance summed).
     converged_ : bool
-        Whether training stopped on a loss plateau before ``max_epochs``.
+        Whether training stopped on a loss plateau (at the latest at
+        ``max_epochs``).
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -154,17 +190,28 @@ neighbor_interpolation`); ``0`` switches it off.
 
     Notes
     -----
-    The defaults were chosen on ``load_digits`` (``benchmarks/bench_embedder.py``:
-    stratified 75/25 splits, 5 seeds, a StandardScaler + LogisticRegression probe
-    on the representation): probe accuracy 0.976 / 0.938 / 0.911 with 100% / 10% /
-    5% of the training labels, against 0.969 / 0.905 / 0.859 for the raw pixels,
-    in about 18 s per fit on 2 idle CPU cores. The interpolation towards nearest
-    neighbours is what lifts the few-label accuracy most; its search costs
-    ``batch_size * min(n_samples, 8192) * n_features`` per batch.
+    The defaults were chosen on ``load_digits`` with ``benchmarks/bench_embedder.py``
+    (stratified 75/25 splits, 5 seeds, a StandardScaler + LogisticRegression probe
+    on the representation, trained on 100%, 10% or 5% of the training labels); its
+    accuracies and fit times are on the benchmarks page of the documentation. The
+    interpolation towards nearest neighbours is what lifts the few-label accuracy
+    most; its search costs ``batch_size * min(n_samples, 8192) * n_features`` per
+    batch.
 
     The networks train in float32 on every device; the stored encoder is float64.
-    On a CPU shared with other busy processes, torch's OpenMP threads can slow
-    training down many times over; ``torch.set_num_threads(1)`` avoids that.
+    On a CPU shared with other busy processes, torch's OpenMP threads wait for each
+    other and can slow training down many times over; ``torch.set_num_threads(1)``
+    avoids that.
+
+    Reproducibility: with an integer ``random_state``, two fits on a CPU with the
+    same number of torch threads are identical. With another thread count torch
+    splits some reductions (batch-norm statistics, means) differently, so the fits
+    agree to float32 round-off rather than bit for bit, and mini-batch training can
+    amplify that difference over many epochs. Early stopping compares the mean
+    losses of whole blocks of ``n_iter_no_change`` epochs, so the number of epochs
+    changes only when a block's improvement falls within that difference of
+    ``tol``. The same holds between a CPU and a GPU, whose kernels round
+    differently.
 
     References
     ----------
@@ -213,7 +260,7 @@ neighbor_interpolation`); ``0`` switches it off.
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "device": DEVICE_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -237,7 +284,7 @@ neighbor_interpolation`); ``0`` switches it off.
         max_epochs=100,
         learning_rate=1e-3,
         weight_decay=0.01,
-        tol=1e-3,
+        tol=5e-3,
         n_iter_no_change=10,
         device="auto",
         random_state=None,
@@ -332,14 +379,13 @@ neighbor_interpolation`); ``0`` switches it off.
         ``GridSearchCV``'s criterion without labels, for instance over projector
         widths; it compares models of one family and is not an accuracy.
 
-        How well it selects (``benchmarks/bench_embedder.py``, digits, 3 seeds):
-        like a 10%-label linear probe it ranks a ``(16, 16)`` projector well below
-        wider ones, but it keeps rising with width where the probe's accuracy
-        flattens out between ``(64, 64)`` and ``(1024, 1024)``, so it picks the
-        widest projector. Choosing with it rather than with the probe cost 1.1
-        points of 10%-label accuracy on average (at most 1.8), about the
-        seed-to-seed spread. Pairwise HSIC independence, retrieval of the partner
-        view and uniformity behaved in the same way. When a few labels are
+        How well it selects (``benchmarks/bench_embedder.py``, digits; figures on
+        the benchmarks page): like a 10%-label linear probe it ranks a ``(16, 16)``
+        projector well below wider ones, but it keeps rising with width where the
+        probe's accuracy flattens out between ``(64, 64)`` and ``(1024, 1024)``,
+        so it picks the widest projector, at a cost in 10%-label accuracy about
+        the seed-to-seed spread. Pairwise HSIC independence, retrieval of the
+        partner view and uniformity behaved in the same way. When a few labels are
         available, a probe is the better selector.
 
         Parameters
@@ -407,13 +453,21 @@ neighbor_interpolation`); ``0`` switches it off.
 
     def _fit(self, X):
         """Shared worker of ``fit`` and ``fit_transform``; returns validated ``X``."""
+        encoder_widths = _check_widths(
+            "encoder_widths", self.encoder_widths, allow_empty=True
+        )
+        projector_widths = _check_widths(
+            "projector_widths", self.projector_widths, allow_empty=False
+        )
+        device = resolve_device(self.device)
         X = self._validate(X, reset=True)
         self._set_standardization(X)
-        device = resolve_device(self.device)
         generator = make_generator(self.random_state)
         X_train = torch.as_tensor(self._standardize(X), dtype=_TRAIN_DTYPE)
         X_train = X_train.to(device)
-        encoder, projector = self._build_networks(X.shape[1], generator, device)
+        encoder, projector = self._build_networks(
+            X.shape[1], encoder_widths, projector_widths, generator, device
+        )
         augmentation = self.augmentation
         if augmentation is None:
             augmentation = TabularAugmentation(
@@ -449,9 +503,7 @@ neighbor_interpolation`); ``0`` switches it off.
         return X
 
     def _set_standardization(self, X):
-        self.mean_ = X.mean(axis=0).astype(np.float64)
-        scale = X.std(axis=0).astype(np.float64)
-        constant = scale <= 1e-12 * np.maximum(1.0, np.abs(self.mean_))
+        self.mean_, scale, constant = _column_statistics(X)
         if constant.any():
             warnings.warn(
                 f"{int(constant.sum())} feature(s) are constant (indices "
@@ -463,17 +515,20 @@ neighbor_interpolation`); ``0`` switches it off.
         self.scale_ = np.where(constant, 1.0, scale)
 
     def _standardize(self, X):
-        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        # Divided before subtracting, so values near the float64 limit do not
+        # overflow; with a constant column's scale of 1 this is ``X - mean_``.
+        X = np.asarray(X, dtype=np.float64)
+        return X / self.scale_ - self.mean_ / self.scale_
 
-    def _build_networks(self, n_features, generator, device):
+    def _build_networks(self, n_features, encoder_widths, widths, generator, device):
         encoder = make_mlp_projector(
             n_features,
-            (*_widths(self.encoder_widths), self.n_components),
+            (*encoder_widths, self.n_components),
+            output_bias=False,  # no loss term sees a shift of the representation
             generator=generator,
             dtype=_TRAIN_DTYPE,
             device=device,
         )
-        widths = _widths(self.projector_widths)
         if self.projector == "separable":
             projector = SeparableRandomProjector(
                 widths, kind="fourier", generator=generator, dtype=_TRAIN_DTYPE
@@ -482,6 +537,7 @@ neighbor_interpolation`); ``0`` switches it off.
             projector = make_mlp_projector(
                 self.n_components,
                 widths,
+                output_bias=False,
                 frozen=self.projector == "random_mlp",
                 generator=generator,
                 dtype=_TRAIN_DTYPE,
@@ -509,8 +565,9 @@ neighbor_interpolation`); ``0`` switches it off.
         elif not info["converged"]:
             warnings.warn(
                 f"Training stopped at max_epochs={self.max_epochs} before the loss "
-                f"reached a plateau (no relative improvement above tol={self.tol} "
-                f"for n_iter_no_change={self.n_iter_no_change} epochs). Raise "
+                "reached a plateau (the mean loss of a block of "
+                f"n_iter_no_change={self.n_iter_no_change} epochs still fell by "
+                f"more than tol={self.tol} of the best earlier block's). Raise "
                 "max_epochs, or raise tol to stop earlier.",
                 ConvergenceWarning,
                 stacklevel=3,

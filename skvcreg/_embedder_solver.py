@@ -30,6 +30,34 @@ def _standardize_columns(Y: Tensor, eps: float = 1e-4) -> Tensor:
     return (Y - Y.mean(dim=0)) / torch.sqrt(Y.var(dim=0) + eps)
 
 
+def _describe(value):
+    return str(tuple(value)) if isinstance(value, torch.Size) else str(value)
+
+
+def _view(augmentation, X_batch, generator):
+    """``augmentation(X_batch, generator)``, checked to be a batch like ``X_batch``.
+
+    A callable that returns something else would otherwise fail deep inside the
+    encoder with an error about matrix shapes or dtypes.
+    """
+    view = augmentation(X_batch, generator)
+    if not isinstance(view, Tensor):
+        raise TypeError(
+            "The augmentation must return a torch.Tensor like its input batch; "
+            f"it returned a {type(view).__name__}."
+        )
+    for name in ("shape", "dtype", "device"):
+        expected, got = getattr(X_batch, name), getattr(view, name)
+        if got != expected:
+            raise ValueError(
+                f"The augmentation returned the wrong {name}: expected "
+                f"{_describe(expected)} (the input batch's), got {_describe(got)}. "
+                "It must return a view of the batch with the same shape, dtype "
+                "and device."
+            )
+    return view
+
+
 def _loss_terms(X_batch, encoder, projector, augmentation, generator, config):
     """Unweighted ``(invariance, variance, covariance)`` terms of one batch.
 
@@ -43,21 +71,27 @@ def _loss_terms(X_batch, encoder, projector, augmentation, generator, config):
     views = 2 if config["two_views"] else 1
     outputs = []
     for _ in range(views):
-        Y = encoder(augmentation(X_batch, generator))
+        Y = encoder(_view(augmentation, X_batch, generator))
         if config["n_blocks"] is None:
             outputs.append((projector(Y), None))
         else:
             outputs.append((projector(_standardize_columns(Y)), Y))
+    # The epoch loop checks each batch's loss for NaN itself (and then keeps the
+    # last finite parameters), so the losses skip their own input checks.
+    unchecked = {"check_finite": False}
     gamma, eps = config["gamma"], config["eps"]
     variance, covariance = 0.0, 0.0
     for Z, Y in outputs:
-        variance = variance + variance_loss(Z if Y is None else Y, gamma=gamma, eps=eps)
+        V = Z if Y is None else Y
+        variance = variance + variance_loss(V, gamma=gamma, eps=eps, **unchecked)
         if config["n_blocks"] is None:
-            covariance = covariance + covariance_loss(Z)
+            covariance = covariance + covariance_loss(Z, **unchecked)
         else:
-            covariance = covariance + cross_covariance_loss(Z, config["n_blocks"])
+            covariance = covariance + cross_covariance_loss(
+                Z, config["n_blocks"], **unchecked
+            )
     if views == 2:
-        invariance = invariance_loss(outputs[0][0], outputs[1][0])
+        invariance = invariance_loss(outputs[0][0], outputs[1][0], **unchecked)
     else:
         invariance = torch.zeros((), dtype=X_batch.dtype, device=X_batch.device)
     return invariance, variance / views, covariance
@@ -106,6 +140,35 @@ class _Progress:
             self.bar.close()
 
 
+class _BlockPlateau:
+    """Early stopping on the mean losses of whole blocks of ``size`` epochs.
+
+    The epochs are cut into consecutive blocks of ``size``; at the end of each
+    block its mean loss is compared with the best mean of the earlier blocks, and
+    training stops when it is not lower by at least ``tol`` times that best. A
+    block mean averages the epoch-to-epoch noise of mini-batch training, and a
+    decision is taken once per block rather than every epoch, so a perturbation of
+    the loss curve (another thread count, another device) changes the stopping
+    epoch only when a block's improvement lies within that perturbation of
+    ``tol``; the per-epoch rule changes it whenever a single epoch does.
+    """
+
+    def __init__(self, size, tol):
+        self.size, self.tol = int(size), float(tol)
+        self.block, self.best = [], math.inf
+
+    def update(self, loss):
+        """Record one epoch's loss; return whether training should stop."""
+        self.block.append(float(loss))
+        if len(self.block) < self.size:
+            return False
+        mean = math.fsum(self.block) / self.size
+        self.block = []
+        stop = mean > self.best - self.tol * abs(self.best)
+        self.best = min(self.best, mean)
+        return stop
+
+
 def _run_epoch(X, encoder, projector, augmentation, optimizer, generator, config):
     """One pass over ``X``; returns the row-weighted mean loss and terms."""
     weights = config["weights"]
@@ -140,7 +203,7 @@ def fit_embedder(
     max_epochs=100,
     learning_rate=1e-3,
     weight_decay=1e-4,
-    tol=1e-3,
+    tol=5e-3,
     n_iter_no_change=10,
     verbose=False,
 ):
@@ -170,11 +233,12 @@ def fit_embedder(
         Maximum number of passes over ``X``.
     learning_rate, weight_decay : float
         AdamW settings.
-    tol : float, default=1e-3
-        Relative improvement of the epoch loss below which an epoch counts as no
-        improvement.
+    tol : float, default=5e-3
+        Relative improvement of a block's mean loss, over the best earlier block,
+        below which training stops.
     n_iter_no_change : int, default=10
-        Stop after this many consecutive epochs without improvement.
+        Number of epochs per block (see ``_BlockPlateau``); training runs at least
+        two blocks before it can stop.
     verbose : bool, default=False
         Show a progress bar (tqdm when installed) with the loss terms.
 
@@ -203,7 +267,8 @@ def fit_embedder(
         parameters, lr=learning_rate, weight_decay=weight_decay
     )
     curves = {name: [] for name in ("loss", *_TERMS)}
-    best, no_change, converged, non_finite = math.inf, 0, False, False
+    plateau = _BlockPlateau(n_iter_no_change, tol)
+    converged, non_finite = False, False
     last_good = copy.deepcopy(modules.state_dict())
     progress = _Progress(max_epochs, verbose)
     for epoch in range(1, max_epochs + 1):
@@ -218,9 +283,7 @@ def fit_embedder(
             curves[name].append(value)
         last_good = copy.deepcopy(modules.state_dict())
         progress.update(epoch, means[0], means[1:])
-        no_change = no_change + 1 if means[0] > best - tol * abs(best) else 0
-        best = min(best, means[0])
-        if no_change >= n_iter_no_change:
+        if plateau.update(means[0]):
             converged = True
             break
     progress.close()

@@ -7,6 +7,8 @@ samples are independent draws and the mixing alone sets the scale.
 """
 
 import functools
+from collections.abc import Iterable
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
@@ -175,13 +177,29 @@ def _fisher_information(density):
     return float(trapezoid(np.where(positive, dp**2 / np.where(positive, p, 1), 0), x))
 
 
+def _check_count(name, value, *, minimum=1):
+    """Return ``value`` as an int, refusing floats, strings and booleans."""
+    if not isinstance(value, Integral) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be an integer, got {value!r} of type {type(value).__name__}."
+        )
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
 def _check_densities(densities, rng):
     if isinstance(densities, str):
         densities = (densities,)
-    if isinstance(densities, (int, np.integer)):
-        if densities < 1:
-            raise ValueError(f"The number of sources must be >= 1, got {densities}.")
-        return tuple(rng.choice(_BACH_JORDAN, size=int(densities)))
+    boolean = isinstance(densities, (bool, np.bool_))
+    if isinstance(densities, Integral) and not boolean:
+        count = _check_count("The number of sources (densities)", densities)
+        return tuple(rng.choice(_BACH_JORDAN, size=count))
+    if boolean or isinstance(densities, Real) or not isinstance(densities, Iterable):
+        raise TypeError(
+            "densities must be a density name, a sequence of names or an integer "
+            f"number of sources, got {densities!r}."
+        )
     densities = tuple(densities)
     unknown = [d for d in densities if d not in DENSITIES]
     if unknown or not densities:
@@ -218,11 +236,10 @@ def make_sources(densities, n_samples=1000, *, random_state=None):
     >>> S.shape
     (500, 3)
     """
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+    n_samples = _check_count("n_samples", n_samples)
     rng = check_random_state(random_state)
     names = _check_densities(densities, rng)
-    return np.column_stack([_sample(name, int(n_samples), rng) for name in names])
+    return np.column_stack([_sample(name, n_samples, rng) for name in names])
 
 
 def _bach_jordan_mixing(n_features, n_sources, rng):
@@ -281,7 +298,9 @@ def make_ica_mixture(
     rng = check_random_state(random_state)
     S = make_sources(densities, n_samples, random_state=rng)
     n_sources = S.shape[1]
-    n_features = n_sources if n_features is None else int(n_features)
+    if n_features is None:
+        n_features = n_sources
+    n_features = _check_count("n_features", n_features)
     if n_features < n_sources:
         raise ValueError(
             f"n_features={n_features} is smaller than the number of sources "

@@ -22,6 +22,8 @@ Conventions (see ``DESIGN.md`` section 2):
   variance terms; to reproduce it pass ``variance_weight=50``.
 """
 
+import math
+from numbers import Integral
 from typing import NamedTuple
 
 import torch
@@ -42,8 +44,37 @@ __all__ = [
 ]
 
 
-def _check_batch(Z: Tensor, name: str = "Z") -> tuple[int, int]:
-    """Return ``(n, D)`` of a ``(..., n, D)`` tensor, raising if ``n < 2``."""
+def _check_finite(Z: Tensor, name: str) -> None:
+    """Raise if ``Z`` holds NaN or infinity (no gradient flows through the test)."""
+    if not bool(torch.isfinite(Z.detach()).all()):
+        raise ValueError(
+            f"{name} contains NaN or infinity, which would make the loss NaN; "
+            "check the input, or pass check_finite=False in a loop that checks "
+            "its loss itself."
+        )
+
+
+def _check_nonnegative(name: str, value: float) -> None:
+    """Raise unless ``value`` is a finite number ``>= 0``."""
+    try:
+        ok = math.isfinite(value) and value >= 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+def _check_weights(invariance_weight=0.0, variance_weight=0.0, covariance_weight=0.0):
+    _check_nonnegative("invariance_weight", invariance_weight)
+    _check_nonnegative("variance_weight", variance_weight)
+    _check_nonnegative("covariance_weight", covariance_weight)
+
+
+def _check_batch(
+    Z: Tensor, name: str = "Z", *, check_finite: bool = True
+) -> tuple[int, int]:
+    """Return ``(n, D)`` of a ``(..., n, D)`` tensor, raising if ``n < 2`` (or if
+    it holds NaN or infinity, with ``check_finite``)."""
     if Z.dim() < 2:
         raise ValueError(
             f"{name} must have shape (..., n, D) with at least two dimensions; "
@@ -55,6 +86,8 @@ def _check_batch(Z: Tensor, name: str = "Z") -> tuple[int, int]:
             f"{name} has {n} row(s) in its batch; the variance and covariance "
             "terms need at least 2 rows (they are normalised by n - 1)."
         )
+    if check_finite:
+        _check_finite(Z, name)
     return n, D
 
 
@@ -77,7 +110,9 @@ def _squared_frobenius_of_covariance(Zc: Tensor) -> Tensor:
     return product.square().sum(dim=(-2, -1))
 
 
-def variance_loss(Z: Tensor, *, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
+def variance_loss(
+    Z: Tensor, *, gamma: float = 1.0, eps: float = 1e-4, check_finite: bool = True
+) -> Tensor:
     """Hinge on the standard deviation of each column, averaged over columns.
 
     ``v(Z) = (1/D) * sum_j max(0, gamma - sqrt(Var(z^j) + eps))`` with the unbiased
@@ -88,10 +123,15 @@ def variance_loss(Z: Tensor, *, gamma: float = 1.0, eps: float = 1e-4) -> Tensor
     Z : Tensor of shape (..., n, D)
         Batch of ``n`` embeddings of size ``D``, with optional leading dimensions.
     gamma : float, default=1.0
-        Target standard deviation of every column.
+        Target standard deviation of every column, ``>= 0``.
     eps : float, default=1e-4
         Added to the variance inside the square root so the gradient stays finite
-        when a column is constant.
+        when a column is constant; must be ``>= 0``.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -106,12 +146,14 @@ def variance_loss(Z: Tensor, *, gamma: float = 1.0, eps: float = 1e-4) -> Tensor
     >>> round(float(variance_loss(Z)), 4)
     0.99
     """
-    _check_batch(Z)
+    _check_batch(Z, check_finite=check_finite)
+    _check_nonnegative("gamma", gamma)
+    _check_nonnegative("eps", eps)
     std = torch.sqrt(Z.var(dim=-2, correction=1) + eps)
     return torch.relu(gamma - std).mean(dim=-1)
 
 
-def covariance_loss(Z: Tensor) -> Tensor:
+def covariance_loss(Z: Tensor, *, check_finite: bool = True) -> Tensor:
     """Sum of squared off-diagonal covariances divided by the number of columns.
 
     ``c(Z) = (1/D) * sum_{i != j} C(Z)_{ij}^2`` with ``C(Z)`` normalised by ``n - 1``.
@@ -120,6 +162,11 @@ def covariance_loss(Z: Tensor) -> Tensor:
     ----------
     Z : Tensor of shape (..., n, D)
         Batch of ``n`` embeddings of size ``D``, with optional leading dimensions.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -134,7 +181,7 @@ def covariance_loss(Z: Tensor) -> Tensor:
     >>> float(covariance_loss(Z))   # C = [[2, 2], [2, 2]]: (4 + 4) / 2
     4.0
     """
-    n, D = _check_batch(Z)
+    n, D = _check_batch(Z, check_finite=check_finite)
     Zc = _centre(Z)
     if n >= D:
         cov = Zc.transpose(-2, -1) @ Zc / (n - 1)
@@ -145,7 +192,9 @@ def covariance_loss(Z: Tensor) -> Tensor:
     return (total - diagonal) / D
 
 
-def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
+def cross_covariance_loss(
+    Z: Tensor, n_blocks: int, *, check_finite: bool = True
+) -> Tensor:
     """Covariance term restricted to the cross-block entries of ``C(Z)``.
 
     For the output of a separable projector, ``Z = [psi(y_1), ..., psi(y_m)]`` made of
@@ -166,6 +215,11 @@ def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
         Projector output; columns ``b*L : (b+1)*L`` form block ``b``.
     n_blocks : int
         Number of blocks ``m``; must divide ``D``.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -182,8 +236,9 @@ def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
     >>> cross_covariance_loss(Z, 2) > 0   # the two blocks are identical
     tensor(True)
     """
-    n, D = _check_batch(Z)
-    if n_blocks < 1 or D % n_blocks:
+    n, D = _check_batch(Z, check_finite=check_finite)
+    integer = isinstance(n_blocks, Integral) and not isinstance(n_blocks, bool)
+    if not integer or n_blocks < 1 or D % n_blocks:
         raise ValueError(
             f"n_blocks={n_blocks} must be a positive divisor of the number of "
             f"columns D={D}."
@@ -202,7 +257,7 @@ def cross_covariance_loss(Z: Tensor, n_blocks: int) -> Tensor:
 
 
 def normalized_cross_covariance_loss(
-    F1: Tensor, F2: Tensor, *, regularization: float = 0.1
+    F1: Tensor, F2: Tensor, *, regularization: float = 0.1, check_finite: bool = True
 ) -> Tensor:
     """Cross-covariance of two feature blocks after whitening each block.
 
@@ -221,7 +276,12 @@ def normalized_cross_covariance_loss(
     F1, F2 : Tensor of shape (..., n, L)
         Two blocks of projector features for the same rows.
     regularization : float, default=0.1
-        Relative ridge added to each block's covariance.
+        Relative ridge added to each block's covariance, ``>= 0``.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -238,12 +298,15 @@ def normalized_cross_covariance_loss(
     >>> bool(normalized_cross_covariance_loss(F, F) > 0.5)
     True
     """
-    n, width = _check_batch(F1, "F1")
+    n, width = _check_batch(F1, "F1", check_finite=check_finite)
     if F2.shape != F1.shape:
         raise ValueError(
             f"F1 and F2 must have the same shape; got {tuple(F1.shape)} and "
             f"{tuple(F2.shape)}."
         )
+    if check_finite:
+        _check_finite(F2, "F2")
+    _check_nonnegative("regularization", regularization)
     mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
     # Centred through the means rather than centred copies of the features.
     C11 = (F1.mT @ F1 - n * mean1.mT @ mean1) / (n - 1)
@@ -260,7 +323,7 @@ def normalized_cross_covariance_loss(
     return M.square().sum(dim=(-2, -1)) / width
 
 
-def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:
+def invariance_loss(Z: Tensor, Z_prime: Tensor, *, check_finite: bool = True) -> Tensor:
     """Mean squared difference of paired rows, averaged over rows and features.
 
     ``s(Z, Z') = (1/(n D)) * sum_{k, j} (Z_kj - Z'_kj)^2``, the same value as
@@ -270,6 +333,11 @@ def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:
     ----------
     Z, Z_prime : Tensor of shape (..., n, D)
         Embeddings of two views of the same ``n`` rows.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -288,7 +356,9 @@ def invariance_loss(Z: Tensor, Z_prime: Tensor) -> Tensor:
             "Z and Z_prime must have the same shape; got "
             f"{tuple(Z.shape)} and {tuple(Z_prime.shape)}."
         )
-    _check_batch(Z)
+    _check_batch(Z, check_finite=check_finite)
+    if check_finite:
+        _check_finite(Z_prime, "Z_prime")
     return (Z - Z_prime).square().mean(dim=(-2, -1))
 
 
@@ -323,7 +393,12 @@ class VICRegTerms(NamedTuple):
 
 
 def vicreg_terms(
-    Z: Tensor, Z_prime: Tensor, *, gamma: float = 1.0, eps: float = 1e-4
+    Z: Tensor,
+    Z_prime: Tensor,
+    *,
+    gamma: float = 1.0,
+    eps: float = 1e-4,
+    check_finite: bool = True,
 ) -> VICRegTerms:
     """The three unweighted VICReg terms of two views.
 
@@ -335,6 +410,11 @@ def vicreg_terms(
         Target standard deviation of the variance hinge.
     eps : float, default=1e-4
         Stabiliser of the standard deviation.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -352,11 +432,15 @@ def vicreg_terms(
     >>> float(terms.invariance)
     0.0
     """
+    invariance = invariance_loss(Z, Z_prime, check_finite=check_finite)
+    variance = [
+        variance_loss(V, gamma=gamma, eps=eps, check_finite=False) for V in (Z, Z_prime)
+    ]
     return VICRegTerms(
-        invariance_loss(Z, Z_prime),
-        0.5 * variance_loss(Z, gamma=gamma, eps=eps)
-        + 0.5 * variance_loss(Z_prime, gamma=gamma, eps=eps),
-        covariance_loss(Z) + covariance_loss(Z_prime),
+        invariance,
+        0.5 * variance[0] + 0.5 * variance[1],
+        covariance_loss(Z, check_finite=False)
+        + covariance_loss(Z_prime, check_finite=False),
     )
 
 
@@ -369,6 +453,7 @@ def vicreg_loss(
     covariance_weight: float = 1.0,
     gamma: float = 1.0,
     eps: float = 1e-4,
+    check_finite: bool = True,
 ) -> Tensor:
     """VICReg loss of two views (Bardes, Ponce & LeCun, 2022).
 
@@ -392,6 +477,11 @@ def vicreg_loss(
         Target standard deviation of the variance hinge.
     eps : float, default=1e-4
         Stabiliser of the standard deviation.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -411,7 +501,8 @@ def vicreg_loss(
     >>> round(float(vicreg_loss(Z, Z)), 2)   # collapsed: 25 * 0.99
     24.75
     """
-    terms = vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps)
+    _check_weights(invariance_weight, variance_weight, covariance_weight)
+    terms = vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps, check_finite=check_finite)
     return (
         invariance_weight * terms.invariance
         + variance_weight * terms.variance
@@ -426,6 +517,7 @@ def vcreg_loss(
     covariance_weight: float = 1.0,
     gamma: float = 1.0,
     eps: float = 1e-4,
+    check_finite: bool = True,
 ) -> Tensor:
     """Variance-Covariance regularisation of one batch.
 
@@ -444,6 +536,11 @@ def vcreg_loss(
         Target standard deviation of the variance hinge.
     eps : float, default=1e-4
         Stabiliser of the standard deviation.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
 
     Returns
     -------
@@ -459,9 +556,10 @@ def vcreg_loss(
     >>> vcreg_loss(Z).shape
     torch.Size([3])
     """
-    return variance_weight * variance_loss(
-        Z, gamma=gamma, eps=eps
-    ) + covariance_weight * covariance_loss(Z)
+    _check_weights(variance_weight=variance_weight, covariance_weight=covariance_weight)
+    variance = variance_loss(Z, gamma=gamma, eps=eps, check_finite=check_finite)
+    covariance = covariance_loss(Z, check_finite=False)
+    return variance_weight * variance + covariance_weight * covariance
 
 
 class VICRegLoss(nn.Module):
@@ -479,6 +577,8 @@ class VICRegLoss(nn.Module):
         Target standard deviation.
     eps : float, default=1e-4
         Stabiliser of the standard deviation.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity.
 
     Examples
     --------
@@ -498,6 +598,7 @@ class VICRegLoss(nn.Module):
         covariance_weight: float = 1.0,
         gamma: float = 1.0,
         eps: float = 1e-4,
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         self.invariance_weight = invariance_weight
@@ -505,6 +606,7 @@ class VICRegLoss(nn.Module):
         self.covariance_weight = covariance_weight
         self.gamma = gamma
         self.eps = eps
+        self.check_finite = check_finite
 
     def forward(self, Z: Tensor, Z_prime: Tensor) -> Tensor:
         return vicreg_loss(
@@ -515,6 +617,7 @@ class VICRegLoss(nn.Module):
             covariance_weight=self.covariance_weight,
             gamma=self.gamma,
             eps=self.eps,
+            check_finite=self.check_finite,
         )
 
 
@@ -531,6 +634,8 @@ class VCRegLoss(nn.Module):
         Target standard deviation.
     eps : float, default=1e-4
         Stabiliser of the standard deviation.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity.
 
     Examples
     --------
@@ -546,12 +651,14 @@ class VCRegLoss(nn.Module):
         covariance_weight: float = 1.0,
         gamma: float = 1.0,
         eps: float = 1e-4,
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         self.variance_weight = variance_weight
         self.covariance_weight = covariance_weight
         self.gamma = gamma
         self.eps = eps
+        self.check_finite = check_finite
 
     def forward(self, Z: Tensor) -> Tensor:
         return vcreg_loss(
@@ -560,4 +667,5 @@ class VCRegLoss(nn.Module):
             covariance_weight=self.covariance_weight,
             gamma=self.gamma,
             eps=self.eps,
+            check_finite=self.check_finite,
         )

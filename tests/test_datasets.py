@@ -51,6 +51,34 @@ def test_make_sources_bad_n_samples():
         make_sources("a", 0)
 
 
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: make_sources(["c"], 2.7), "n_samples must be an integer, got 2.7"),
+        (lambda: make_sources(["c"], 5.0), "n_samples must be an integer, got 5.0"),
+        (lambda: make_sources(["c"], "5"), "n_samples must be an integer, got '5'"),
+        (lambda: make_sources(["c"], True), "n_samples must be an integer, got True"),
+        (lambda: make_sources(True), "densities must be a density name"),
+        (lambda: make_sources(np.bool_(True)), "densities must be a density name"),
+        (lambda: make_sources(2.0), "densities must be a density name"),
+        (lambda: make_sources(None), "densities must be a density name"),
+        (lambda: make_ica_mixture(2, 2.7), "n_samples must be an integer"),
+        (lambda: make_ica_mixture(2, 10, n_features=2.5), "n_features must be an"),
+        (lambda: make_ica_mixture(2, 10, n_features="3"), "n_features must be an"),
+    ],
+)
+def test_non_integer_counts_are_refused_not_truncated(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_numpy_integers_are_counts():
+    S = make_sources(np.int64(2), np.int32(7), random_state=0)
+    assert S.shape == (7, 2)
+    X, _, _ = make_ica_mixture(2, 7, n_features=np.int64(3), random_state=0)
+    assert X.shape == (7, 3)
+
+
 def test_make_ica_mixture_bach_jordan_conditioning():
     X, S, A = make_ica_mixture(["j", "q"], 500, random_state=0)
     assert_allclose(X, S @ A.T)

@@ -222,17 +222,37 @@ def test_leading_batch_dimensions(name, lead, n, D):
     assert_allclose(out.reshape(-1).numpy(), each.numpy(), rtol=1e-9)
 
 
+def _np_cross_covariance(Z, n_blocks):
+    C = _np_cov(Z)
+    D = Z.shape[1]
+    block = np.arange(D) // (D // n_blocks)
+    return np.sum(C**2 * (block[:, None] != block[None, :])) / D
+
+
+NUMPY_LOSSES = {
+    "variance": lambda Z, Zp: _np_variance(Z),
+    "covariance": lambda Z, Zp: _np_covariance(Z),
+    "cross_covariance": lambda Z, Zp: _np_cross_covariance(Z, 3),
+    "invariance": _np_invariance,
+    "vcreg": lambda Z, Zp: 25.0 * _np_variance(Z) + _np_covariance(Z),
+    "vicreg": lambda Z, Zp: (
+        25.0 * _np_invariance(Z, Zp)
+        + 25.0 * (_np_variance(Z) + _np_variance(Zp)) / 2
+        + _np_covariance(Z)
+        + _np_covariance(Zp)
+    ),
+}
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_short_last_batch_uses_its_own_size(name):
     """A batch of 3 rows sliced from a longer batch is normalised by 3 - 1."""
     fn = LOSSES[name]
-    Z = _rng(11).normal(size=(3, 6))
-    Zp = Z + 0.2
-    assert np.isfinite(float(fn(_t(Z), _t(Zp))))
-    if name == "variance":
-        assert_allclose(float(fn(_t(Z), _t(Zp))), _np_variance(Z), rtol=RTOL)
-    if name == "covariance":
-        assert_allclose(float(fn(_t(Z), _t(Zp))), _np_covariance(Z), rtol=1e-9)
+    rows = _rng(11).normal(size=(10, 6))
+    Z, Zp = rows[:3], rows[:3] + 0.2 * _rng(12).normal(size=(3, 6))
+    # Normalising by n = 3, or by the 10 rows of the parent batch, changes every
+    # term that holds a (co)variance by a factor of at least (3 / 2)^2.
+    assert_allclose(float(fn(_t(Z), _t(Zp))), NUMPY_LOSSES[name](Z, Zp), rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["variance", "covariance", "cross_covariance"])
@@ -308,3 +328,54 @@ def test_normalized_cross_covariance_loss_batches_and_bounds():
     assert bool(torch.all(values < same))
     with pytest.raises(ValueError, match="same shape"):
         normalized_cross_covariance_loss(F, G[:, :, :5])
+
+
+# Every loss with the view that gets the bad entry: the second only where used.
+VIEWS = [(name, 0) for name in sorted(LOSSES)] + [("invariance", 1), ("vicreg", 1)]
+
+
+@pytest.mark.parametrize("name, view", VIEWS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_an_error(name, view, bad):
+    Z = _rng(4).normal(size=(2, 16, 6))
+    Z[view, 5, 2] = bad
+    with pytest.raises(ValueError, match=r"Z(_prime)? contains NaN or infinity"):
+        LOSSES[name](_t(Z[0]), _t(Z[1]))
+
+
+def test_non_finite_check_can_be_switched_off_and_keeps_autograd():
+    Z = torch.ones(4, 3, dtype=torch.float64)
+    Z[0, 0] = float("nan")
+    assert torch.isnan(covariance_loss(Z, check_finite=False))
+    assert torch.isnan(VICRegLoss(check_finite=False)(Z, Z))
+    with pytest.raises(ValueError, match="F2 contains NaN"):
+        normalized_cross_covariance_loss(torch.ones(4, 3), Z.float())
+    # The check sees no gradient: a checked loss still backpropagates.
+    W = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    W.requires_grad_(True)
+    vicreg_loss(W, 2 * W).backward()
+    assert torch.isfinite(W.grad).all() and W.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda Z: variance_loss(Z, eps=-1e-4), "eps must be a finite number >= 0"),
+        (lambda Z: variance_loss(Z, eps=float("nan")), "eps must be a finite"),
+        (lambda Z: variance_loss(Z, gamma=-1.0), "gamma must be a finite number"),
+        (lambda Z: vicreg_loss(Z, Z, eps=-1.0), "eps must be"),
+        (lambda Z: vcreg_loss(Z, eps=-1.0), "eps must be"),
+        (lambda Z: VCRegLoss(eps=-1.0)(Z), "eps must be"),
+        (lambda Z: vicreg_loss(Z, Z, variance_weight=-1.0), "variance_weight must"),
+        (lambda Z: vcreg_loss(Z, covariance_weight=-1.0), "covariance_weight must"),
+        (
+            lambda Z: normalized_cross_covariance_loss(Z, Z, regularization=-0.1),
+            "regularization must be a finite number >= 0",
+        ),
+        (lambda Z: cross_covariance_loss(Z, 1.5), "positive divisor"),
+    ],
+)
+def test_negative_or_non_finite_settings_are_errors(call, match):
+    Z = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=match):
+        call(Z)

@@ -79,8 +79,20 @@ def test_trainable_projector_gets_gradients():
 
 
 @pytest.mark.parametrize(
-    "in_features, widths", [(0, (4,)), (3, ()), (3, (4, 0)), (3, (-1,))]
+    "in_features, widths",
+    [(0, (4,)), (3, ()), (3, (4, 0)), (3, (-1,)), (3, (8.7,)), (2.5, (4,))],
 )
 def test_bad_widths(in_features, widths):
     with pytest.raises(ValueError, match="positive integers"):
         make_mlp_projector(in_features, widths)
+
+
+def test_no_bias_where_batch_norm_or_the_loss_removes_it():
+    mlp = make_mlp_projector(5, (16, 16, 4), generator=_gen())
+    linears = [m for m in mlp if isinstance(m, nn.Linear)]
+    assert [lin.bias is None for lin in linears] == [True, True, False]
+    plain = make_mlp_projector(5, (16, 4), batch_norm=False, output_bias=False)
+    assert [lin.bias is None for lin in plain if isinstance(lin, nn.Linear)] == [
+        False,
+        True,
+    ]

@@ -66,10 +66,15 @@ def test_projector_is_frozen_and_seeded():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"widths": ()}, "widths must be positive"),
-        ({"widths": (0,)}, "widths must be positive"),
+        ({"widths": ()}, r"widths must be a non-empty sequence .* got \(\)"),
+        ({"widths": (0,)}, "widths must be a non-empty sequence of positive"),
+        ({"widths": (8.7,)}, r"positive integers, got \(8.7,\)"),
+        ({"widths": (True,)}, "positive integers"),
         ({"kind": "tanh"}, "kind must be"),
-        ({"bandwidths": (1.0, -1.0)}, "bandwidths must be positive"),
+        ({"bandwidths": (1.0, -1.0)}, "bandwidths must be a positive finite"),
+        ({"bandwidths": ()}, r"non-empty tuple of them, got \(\)"),
+        ({"bandwidths": float("inf")}, "bandwidths must be a positive finite"),
+        ({"bandwidths": float("nan")}, "bandwidths must be a positive finite"),
     ],
 )
 def test_projector_bad_parameters(kwargs, match):

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._validation import check_widths
+
 __all__ = ["make_mlp_projector"]
 
 
@@ -31,10 +33,10 @@ def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
             tensor.copy_((2.0 * uniform - 1.0) * bound)
 
 
-def _linear(in_features, out_features, generator, dtype, device) -> nn.Linear:
+def _linear(in_features, out_features, generator, dtype, device, bias) -> nn.Linear:
     # skip_init builds the layer without running its global-RNG initialisation.
     layer = nn.utils.skip_init(
-        nn.Linear, in_features, out_features, dtype=dtype, device=device
+        nn.Linear, in_features, out_features, bias=bias, dtype=dtype, device=device
     )
     _init_linear(layer, generator)
     return layer
@@ -45,6 +47,7 @@ def make_mlp_projector(
     widths: Sequence[int],
     *,
     batch_norm: bool = True,
+    output_bias: bool = True,
     frozen: bool = False,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
@@ -67,7 +70,15 @@ def make_mlp_projector(
     batch_norm : bool, default=True
         Put a ``BatchNorm1d`` between each hidden linear layer and its ReLU, as
         VICReg does. With batch norm the input must be a 2-D ``(n, in_features)``
-        batch; without it any leading dimensions are accepted.
+        batch; without it any leading dimensions are accepted. A hidden linear
+        layer followed by batch norm has no bias: the batch norm's shift takes its
+        place, and a bias that batch norm subtracts again gets only round-off
+        gradients, which an optimiser such as Adam, normalising each step, turns
+        into a drift.
+    output_bias : bool, default=True
+        Give the last linear layer a bias. Leave it out when the training loss
+        cannot see a shift of the output (the VICReg terms are all unchanged by
+        one), for the same reason.
     frozen : bool, default=False
         Build a *frozen random* MLP: every parameter has ``requires_grad=False``, so
         an optimiser built from the trainable parameters leaves it at its random
@@ -102,23 +113,21 @@ def make_mlp_projector(
     >>> mlp(torch.randn(5, 10, dtype=torch.float64, generator=g)).shape
     torch.Size([5, 8])
     """
-    widths = tuple(int(w) for w in widths)
-    if not widths or min(widths) < 1 or int(in_features) < 1:
-        raise ValueError(
-            "in_features and every entry of widths must be positive integers; "
-            f"got in_features={in_features}, widths={widths}."
-        )
+    widths = check_widths(widths)
+    (in_features,) = check_widths((in_features,), "in_features")
     if generator is None:
         generator = torch.Generator()
     layers: list[nn.Module] = []
     width_in = int(in_features)
     for width in widths[:-1]:
-        layers.append(_linear(width_in, width, generator, dtype, device))
+        bias = not batch_norm
+        layers.append(_linear(width_in, width, generator, dtype, device, bias))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width, dtype=dtype, device=device))
         layers.append(nn.ReLU())
         width_in = width
-    layers.append(_linear(width_in, widths[-1], generator, dtype, device))
+    last = _linear(width_in, widths[-1], generator, dtype, device, output_bias)
+    layers.append(last)
     mlp = nn.Sequential(*layers)
     if frozen:
         mlp.requires_grad_(False)

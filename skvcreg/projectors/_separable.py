@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from ._validation import check_widths
+
 __all__ = ["SeparableRandomProjector"]
 
 
@@ -33,9 +35,9 @@ class SeparableRandomProjector(nn.Module):
         ``"relu"``: ``sqrt(2/L) max(0, w (t - k))`` with ``w ~ N(0, s^-2)`` and
         knots ``k ~ N(0, s^2 / 2)``: random ramps hinged where white data lie.
     bandwidths : float or tuple of float, default=1.0
-        Kernel bandwidths ``s``. With several, the first layer's features are
-        split among them in turn, giving a mixture of kernels. Inputs are assumed
-        of unit scale (whitened components).
+        Kernel bandwidths ``s``, positive and finite, at least one. With several,
+        the first layer's features are split among them in turn, giving a mixture
+        of kernels. Inputs are assumed of unit scale (whitened components).
     generator : torch.Generator, default=None
         Source of the random weights; ``None`` uses a fresh unseeded generator.
     dtype : torch.dtype, default=torch.float64
@@ -61,14 +63,17 @@ class SeparableRandomProjector(nn.Module):
         dtype=torch.float64,
     ):
         super().__init__()
-        widths = tuple(int(w) for w in widths)
-        if not widths or min(widths) < 1:
-            raise ValueError(f"widths must be positive integers, got {widths}.")
+        widths = check_widths(widths)
         if kind not in ("fourier", "relu"):
             raise ValueError(f"kind must be 'fourier' or 'relu', got {kind!r}.")
+        given = bandwidths
         bandwidths = torch.as_tensor(bandwidths, dtype=dtype).reshape(-1)
-        if not bool(torch.all(bandwidths > 0)):
-            raise ValueError("bandwidths must be positive.")
+        positive = bool(torch.all((bandwidths > 0) & torch.isfinite(bandwidths)))
+        if len(bandwidths) == 0 or not positive:
+            raise ValueError(
+                "bandwidths must be a positive finite float or a non-empty tuple of "
+                f"them, got {given!r}."
+            )
         if generator is None:
             generator = torch.Generator()
         self.kind = kind
