@@ -7,6 +7,15 @@ Protocols (DESIGN.md §4):
   ``--n-reps`` replicates (100 in the reference protocol).
 - ``random``: m sources of densities drawn at random from the 18, N samples
   (default m=8, N=4000), ``--n-reps`` replicates.
+- ``recording``: a simulated m-channel recording (rhythms, blinks, heartbeat,
+  mains, muscle, spikes and background activity through a smooth, ill-conditioned
+  head-like mixing; see ``_recording.py``), N samples, ``--n-reps`` draws. No
+  Cramér-Rao floor: the sources' densities are not known in closed form.
+
+``--dtype float32`` fits float32 data. ``--memory`` runs each method on each
+replicate in a fresh process and reports its peak resident memory beside the
+data's size (the data are loaded from a file, so their generation does not
+count).
 
 Prints the Amari error x100 (Bach-Jordan normalisation, see
 :func:`skvcreg.metrics.amari_distance`) per density and method, the mean and worst
@@ -29,10 +38,21 @@ closing notes come from::
     python benchmarks/bench_ica.py --protocol random --n-sources 8 --n-samples 4000
     python benchmarks/bench_ica.py --protocol random --n-sources 32 \\
         --n-samples 20000 --n-reps 3
+    python benchmarks/bench_ica.py --protocol random --n-sources 64 \\
+        --n-samples 100000 --n-reps 5
+    python benchmarks/bench_ica.py --protocol recording --n-sources 64 \\
+        --n-samples 100000 --n-reps 3
+    python benchmarks/bench_ica.py --protocol random --n-sources 128 \\
+        --n-samples 1000000 --n-reps 1 --dtype float32 --memory
 """
 
 import argparse
+import multiprocessing
+import os
 import platform
+import resource
+import sys
+import tempfile
 import time
 import warnings
 
@@ -52,6 +72,9 @@ try:
     from picard import picard
 except ImportError:  # python-picard is a benchmark extra
     picard = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _recording import make_recording  # noqa: E402
 
 BACH_JORDAN = "abcdefghijklmnopqr"
 
@@ -73,6 +96,11 @@ def _fit_picard(X, seed):
     return W @ K
 
 
+def _fit_picard_ortho(X, seed):
+    K, W, _ = picard(X.T, ortho=True, extended=True, random_state=seed)
+    return W @ K
+
+
 def _methods(ablation=False):
     methods = {"VCRegICA": _fit_vcreg}
     if ablation:
@@ -80,6 +108,7 @@ def _methods(ablation=False):
     methods["FastICA"] = _fit_fastica
     if picard is not None:
         methods["Picard"] = _fit_picard
+        methods["Picard-O"] = _fit_picard_ortho
     return methods
 
 
@@ -103,7 +132,59 @@ def _cramer_rao_amari(names, n_samples, rng, n_draws=200):
     return np.mean([100 * amari_distance(eye + E, eye) for E in errors])
 
 
-def _run_setting(densities, n_samples, n_reps, seed0, methods):
+def _data(densities, n_samples, seed, dtype):
+    """``(X, A, names)``: the mixture of a replicate and its densities (None
+    for a recording)."""
+    if densities == "recording":
+        X, _, A = make_recording(n_samples[1], n_samples[0], random_state=seed)
+        return X.astype(dtype), A, None
+    X, _, A = make_ica_mixture(densities, n_samples, random_state=seed)
+    if isinstance(densities, int):  # the draw make_sources makes first
+        names = check_random_state(seed).choice(list(BACH_JORDAN), densities)
+    else:
+        names = densities
+    return X.astype(dtype), A, names
+
+
+def _timed_fit(fit, X, seed):
+    start = time.perf_counter()
+    W = fit(X, seed)
+    return W, time.perf_counter() - start
+
+
+def _child(method, path, seed, queue):
+    """Fit in a fresh process: the unmixing, the time, and the peak resident
+    memory (bytes) with the resident memory once the data were loaded."""
+    X = np.load(path)
+    before = _resident_bytes()
+    W, elapsed = _timed_fit(_methods(True)[method], X, seed)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put((W, elapsed, peak, before))
+
+
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _fit_in_process(name, X, seed):
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "X.npy")
+        np.save(path, X)
+        queue = context.Queue()
+        process = context.Process(target=_child, args=(name, path, seed, queue))
+        process.start()
+        W, elapsed, peak, before = queue.get()
+        process.join()
+    print(
+        f"#   {name}: peak RSS {peak / 2**20:.0f} MiB = {peak / X.nbytes:.2f}x the "
+        f"data ({X.nbytes / 2**20:.0f} MiB); {before / 2**20:.0f} MiB once loaded"
+    )
+    return W, elapsed
+
+
+def _run_setting(densities, n_samples, n_reps, seed0, methods, dtype, memory):
     """Amari x100 and fit times of each method over replicates of one setting,
     and the Cramér-Rao bound of each replicate (under ``"CR bound"``)."""
     errors = {name: [] for name in [*methods, "CR bound"]}
@@ -111,17 +192,22 @@ def _run_setting(densities, n_samples, n_reps, seed0, methods):
     bound_rng = np.random.default_rng(seed0)
     for rep in range(n_reps):
         seed = seed0 + rep
-        X, _, A = make_ica_mixture(densities, n_samples, random_state=seed)
+        X, A, names = _data(densities, n_samples, seed, dtype)
+        bound = np.nan
+        if names is not None:
+            bound = _cramer_rao_amari(names, X.shape[0], bound_rng)
+        errors["CR bound"].append(bound)
+        line = []
         for name, fit in methods.items():
-            start = time.perf_counter()
-            W = fit(X, seed)
-            times[name].append(time.perf_counter() - start)
+            if memory:
+                W, elapsed = _fit_in_process(name, X, seed)
+            else:
+                W, elapsed = _timed_fit(fit, X, seed)
+            times[name].append(elapsed)
             errors[name].append(100 * amari_distance(W, A))
-        if isinstance(densities, int):  # the draw make_sources makes first
-            names = check_random_state(seed).choice(list(BACH_JORDAN), densities)
-        else:
-            names = densities
-        errors["CR bound"].append(_cramer_rao_amari(names, n_samples, bound_rng))
+            line.append(f"{name} {errors[name][-1]:.2f} in {elapsed:.2f} s")
+        if len(X) >= 10_000:  # one line per replicate at recording scale
+            print(f"#  rep {rep}: " + ", ".join(line) + f"; CR bound {bound:.2f}")
     return errors, times
 
 
@@ -139,19 +225,27 @@ def _print_header(args):
 def _print_summary(names, per_setting, times):
     width = max(len(n) for n in [*names, "CR bound"]) + 2
     all_times = {n: np.concatenate([times[s][n] for s in times]) for n in names}
+    bound = {s: np.mean(per_setting[s]["CR bound"]) for s in per_setting}
     print("\nsummary (Amari x100 averaged per setting; fit time per fit)")
-    print(f"{'method':<{width}}  mean   worst      median ms   total s   x FastICA")
-    total_fastica = all_times["FastICA"].sum()
+    print(
+        f"{'method':<{width}}  mean   worst      median ms   total s   x FastICA"
+        "   x floor (worst replicate)"
+    )
+    total_fastica = all_times["FastICA"].sum() if "FastICA" in names else np.nan
     for name in names:
         means = {s: np.mean(per_setting[s][name]) for s in per_setting}
         worst = max(means, key=means.get)
         total = all_times[name].sum()
+        ratios = np.concatenate(
+            [np.divide(per_setting[s][name], per_setting[s]["CR bound"]) for s in times]
+        )
+        floor = np.mean(list(means.values())) / np.mean(list(bound.values()))
         print(
             f"{name:<{width}}{np.mean(list(means.values())):6.2f}  "
             f"{means[worst]:6.2f} ({worst})  {1e3 * np.median(all_times[name]):9.2f}"
             f"  {total:8.2f}  {total / total_fastica:9.2f}"
+            f"   {floor:6.2f} ({np.max(ratios):.2f})"
         )
-    bound = {s: np.mean(per_setting[s]["CR bound"]) for s in per_setting}
     worst = max(bound, key=bound.get)
     print(
         f"{'CR bound':<{width}}{np.mean(list(bound.values())):6.2f}  "
@@ -163,7 +257,21 @@ def _print_summary(names, per_setting, times):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--protocol", choices=["bach-jordan", "random"], default="bach-jordan"
+        "--protocol",
+        choices=["bach-jordan", "random", "recording"],
+        default="bach-jordan",
+    )
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="fit each method in a fresh process and report its peak RSS",
+    )
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated subset of VCRegICA,FastICA,Picard,Picard-O "
+        "(default all but Picard-O, the orthogonal variant)",
     )
     parser.add_argument("--n-reps", type=int, default=100)
     parser.add_argument("--n-samples", type=int, default=None)
@@ -183,19 +291,30 @@ def main(argv=None):
     warnings.simplefilter("ignore")  # FastICA's convergence warnings on hard cases
     _print_header(args)
     methods = _methods(args.ablation)
+    chosen = (args.methods or "VCRegICA,no-refine,FastICA,Picard").split(",")
+    methods = {k: v for k, v in methods.items() if k in chosen}
     names = list(methods)
     if args.protocol == "bach-jordan":
         settings = {d: [d, d] for d in args.densities}
         n_samples = args.n_samples or 1000
-    else:
+    elif args.protocol == "random":
         settings = {f"m={args.n_sources}": args.n_sources}
         n_samples = args.n_samples or 4000
+    else:
+        settings = {f"rec m={args.n_sources}": "recording"}
+        n_samples = (args.n_samples or 100_000, args.n_sources)
     per_setting, times = {}, {}
     columns = [*names, "CR bound"]
     print(f"\n{'setting':<10}" + "".join(f"{n:>12}" for n in columns))
     for i, (label, densities) in enumerate(settings.items()):
         errors, t = _run_setting(
-            densities, n_samples, args.n_reps, 1000 * (args.seed + i), methods
+            densities,
+            n_samples,
+            args.n_reps,
+            1000 * (args.seed + i),
+            methods,
+            np.dtype(args.dtype),
+            args.memory,
         )
         per_setting[label], times[label] = errors, t
         print(f"{label:<10}" + "".join(f"{np.mean(errors[n]):12.2f}" for n in columns))

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._ica_solver import solve_ica
-from ._torch_utils import make_generator, resolve_device
+from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ._whitening import fit_whitening, source_std, whiten_rows
 from .metrics import pairwise_independence_score
 
@@ -131,7 +131,7 @@ default="unit-variance"
         Run the score refinement (with at least 50 rows). Without it the kernel
         sweeps run over all pairs whatever the number of components, and the
         unmixing is a rotation of the white data.
-    device : {"auto", "cpu", "cuda"}, default="auto"
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where the solver runs; ``"auto"`` takes a GPU when torch sees one. The
         white data are held in float32 (the products run there) and every
         moment and the unmixing accumulate in float64.
@@ -215,7 +215,7 @@ default="unit-variance"
         "regularization": [Interval(Real, 0.0, None, closed="neither")],
         "max_samples": [Interval(Integral, 2, None, closed="left"), None],
         "refine": ["boolean"],
-        "device": [StrOptions({"auto", "cpu", "cuda"}), torch.device],
+        "device": DEVICE_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

@@ -104,16 +104,6 @@ def _check_cuda(device):
         )
 
 
-def solver_dtype(device):
-    """float32 for the ICA contrast, on every device.
-
-    Measured on Bach & Jordan's density (i) (100 replicates) and on 8 random
-    sources: float32 is as accurate as float64 for this contrast (the rotation
-    itself accumulates in float64) and 2.8x faster on the CPU.
-    """
-    return torch.float32
-
-
 def make_generator(random_state):
     """A :class:`torch.Generator` seeded from a scikit-learn ``random_state``.
 
