@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._ica_solver import solve_ica
 from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
-from ._whitening import fit_whitening, source_std, whiten_rows
+from ._whitening import fit_whitening, source_std
 from .metrics import pairwise_independence_score
 
 __all__ = ["VCRegICA"]
@@ -258,8 +258,8 @@ default="unit-variance"
         self.verbose = verbose
 
     def _whiten(self, X):
-        """Centre and whiten ``X``: the white data (float32) and the unit-variance
-        whitening, with ``mean_`` and ``whitening_`` set."""
+        """The mean (float64, ``None`` without whitening) and the unit-variance
+        whitening of ``X``, with ``mean_`` and ``whitening_`` set."""
         n_samples, n_features = X.shape
         if self.whiten is False:
             if self.n_components is not None:
@@ -269,8 +269,7 @@ default="unit-variance"
                     stacklevel=4,
                 )
             self.mean_ = np.zeros(n_features, dtype=X.dtype)
-            K = np.eye(n_features)
-            mean = np.zeros(n_features)
+            K, mean = np.eye(n_features), None
         else:
             mean, K, rank = fit_whitening(
                 X, self.n_components, solver=self.whiten_solver
@@ -292,25 +291,32 @@ default="unit-variance"
                 )
             self.mean_ = mean.astype(X.dtype)
         self.whitening_ = K.astype(X.dtype)
-        return whiten_rows(X, mean, K), K
+        return mean, K
 
-    def _solve(self, Z):
-        """Run the torch solver on white data ``Z``; return the unmixing (numpy,
-        float64) and set the fitted solver attributes."""
+    def _solve(self, X, mean, K):
+        """Run the torch solver on ``X`` and its whitening; return the unmixing
+        of ``X - mean`` (numpy, float64) and set the fitted solver attributes."""
         device = resolve_device(self.device)
+        m = K.shape[0]
         w_init = None
         if self.w_init is not None:
             w_init = check_array(self.w_init, dtype=np.float64, input_name="w_init")
-            if w_init.shape != (Z.shape[1], Z.shape[1]):
+            if w_init.shape != (m, m):
                 raise ValueError(
                     f"w_init has shape {w_init.shape}; it must be (n_components, "
-                    f"n_components) = {(Z.shape[1], Z.shape[1])}, an unmixing of "
-                    "the whitened data."
+                    f"n_components) = {(m, m)}, an unmixing of the whitened data."
                 )
             w_init = torch.as_tensor(w_init)
         callback = self._progress() if self.verbose else None
-        W, info = solve_ica(
-            torch.from_numpy(Z).to(device),
+        with warnings.catch_warnings():
+            # X may be read-only (a memory map, scikit-learn's checks); the
+            # solver only reads it, so sharing its memory is safe.
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+            data = torch.from_numpy(X).to(device)
+        U, info = solve_ica(
+            data,
+            torch.as_tensor(K),
+            mean=None if mean is None else torch.as_tensor(mean),
             w_init=w_init,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -329,7 +335,7 @@ default="unit-variance"
         self.n_refine_iter_ = info["n_refine_iter"]
         self.converged_ = bool(info["converged"])
         self.loss_curve_ = np.asarray(info["loss_curve"], dtype=np.float64)
-        return W.cpu().numpy()
+        return U.cpu().numpy()
 
     def _progress(self):
         """The solver callback of ``verbose``: says what each number is."""
@@ -381,8 +387,8 @@ default="unit-variance"
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, copy=False
         )
-        Z, K = self._whiten(X)
-        W = self._solve(Z) @ K
+        mean, K = self._whiten(X)
+        W = self._solve(X, mean, K)
         if self.whiten:
             # The solver's variances are those of the float32 white data;
             # these are exact for X.

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-__all__ = ["refine_unmixing"]
+__all__ = ["centred_rows", "refine_unmixing"]
 
 _CHUNK_ROWS = 32_768  # rows per chunk of the O(n m^2) passes
 _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
@@ -140,15 +140,37 @@ def _scores(Y, knots, slopes, intercepts, index=None):
     )
 
 
-def _score_covariance(Z, M, knots, slopes, intercepts):
-    """``E[phi(y) y^T]`` over all rows of ``Z`` with ``y = M z``, float64."""
-    n = Z.shape[0]
-    M = M.to(Z.dtype)
-    G = torch.zeros(M.shape[0], M.shape[0], dtype=torch.float64, device=Z.device)
-    for start in range(0, n, _CHUNK_ROWS):
-        Y = M @ Z[start : start + _CHUNK_ROWS].T  # (m, chunk)
+def centred_rows(X, center, rows=slice(None)):
+    """``X[rows] - center`` in float32: the subtraction in ``X``'s dtype (a large
+    offset cancels exactly), the products that follow in float32."""
+    chunk = X[rows]
+    if center is not None:
+        chunk = chunk - center.to(chunk.dtype)
+    return chunk.to(torch.float32)
+
+
+def _components(X, center, M):
+    """``y = M (x - center)`` of the rows of ``X`` in chunks, shape (m, chunk)."""
+    M = M.to(torch.float32)
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        yield M @ centred_rows(X, center, slice(start, start + _CHUNK_ROWS)).T
+
+
+def _score_covariance(X, center, M, knots, slopes, intercepts):
+    """``E[phi(y) y^T]`` over all rows of ``X`` with ``y = M (x - center)``,
+    float64."""
+    G = torch.zeros(M.shape[0], M.shape[0], dtype=torch.float64, device=X.device)
+    for Y in _components(X, center, M):
         G += (_scores(Y, knots, slopes, intercepts) @ Y.T).double()
-    return G / n
+    return G / X.shape[0]
+
+
+def _scale(X, center, M):
+    """Root mean square of each component ``y = M (x - center)`` over all rows."""
+    squares = torch.zeros(M.shape[0], dtype=torch.float64, device=X.device)
+    for Y in _components(X, center, M):
+        squares += Y.double().square().sum(dim=1)
+    return (squares / X.shape[0]).sqrt()
 
 
 def _newton_step(G, curvature, min_curvature):
@@ -168,9 +190,10 @@ def _newton_step(G, curvature, min_curvature):
 
 
 def refine_unmixing(
-    Z,
+    X,
     M=None,
     *,
+    center=None,
     max_iter=200,
     tol=1e-3,
     n_knots=None,
@@ -199,10 +222,15 @@ def refine_unmixing(
 
     Parameters
     ----------
-    Z : Tensor of shape (n, p)
-        White data (float32 or float64; the moments accumulate in float64).
+    X : Tensor of shape (n, p)
+        The data (any float dtype; never copied whole: the components are
+        computed in float32 over row chunks and their moments accumulate in
+        float64).
     M : Tensor of shape (m, p), default=None
-        Starting unmixing of ``Z`` (float64); ``None`` is the identity.
+        Starting unmixing of ``X - center`` (float64), for instance a whitening
+        matrix; ``None`` is the identity (``X`` already white).
+    center : Tensor of shape (p,), default=None
+        Subtracted from the rows of ``X`` (its mean); ``None`` subtracts nothing.
     max_iter : int, default=200
         Maximum number of steps.
     tol : float, default=1e-3
@@ -229,18 +257,20 @@ def refine_unmixing(
     Returns
     -------
     M : Tensor of shape (m, p), float64
-        Unmixing of ``Z`` whose components have unit variance over the rows.
+        Unmixing of ``X - center`` whose components have unit variance over the
+        rows.
     info : dict
         ``converged`` (bool), ``n_iter`` (steps run) and ``step_sizes`` (the
         largest entry of each step).
     """
-    n, p = Z.shape
-    M = torch.eye(p, dtype=torch.float64, device=Z.device) if M is None else M
+    n, p = X.shape
+    M = torch.eye(p, dtype=torch.float64, device=X.device) if M is None else M
     m = M.shape[0]
-    fit = Z
+    rows = slice(None)
     if fit_rows is not None and n > fit_rows:
-        rows = torch.randperm(n, generator=generator)[:fit_rows].to(Z.device)
-        fit = Z[rows.sort().values]
+        rows = torch.randperm(n, generator=generator)[:fit_rows].sort().values
+        rows = rows.to(X.device)
+    fit = centred_rows(X, center, rows)
     r = fit.shape[0]
     if n_knots is None:
         n_knots = int(min(40, max(20, round(20 * math.sqrt(r / 1000)))))
@@ -249,7 +279,7 @@ def refine_unmixing(
     previous, damping, knots, placed = None, 1.0, None, 0
     while not converged and step < max_iter:
         step += 1
-        Y = M.to(fit.dtype) @ fit.T  # (m, r): components in rows
+        Y = M.to(torch.float32) @ fit.T  # (m, r): components in rows
         scale = Y.double().square().mean(dim=1).sqrt()
         M, Y = M / scale[:, None], Y / scale.to(Y.dtype)[:, None]
         if knots is None:
@@ -262,7 +292,7 @@ def refine_unmixing(
             phi = _scores(Y, knots, slopes, intercepts, index)
             G = (phi @ Y.T).double() / n
         else:
-            G = _score_covariance(Z, M, knots, slopes, intercepts)
+            G = _score_covariance(X, center, M, knots, slopes, intercepts)
         E = _newton_step(G, curvature, min_curvature)
         newton = float(E.abs().max())
         turns_back = previous is not None and float((E * previous).sum()) < 0
@@ -278,7 +308,7 @@ def refine_unmixing(
             knots, previous, damping = None, None, 1.0
         if callback is not None:
             callback(step, largest)
-    scale = (M.to(fit.dtype) @ fit.T).double().square().mean(dim=1).sqrt()
+    scale = _scale(X, center, M)
     return M / scale[:, None], {
         "converged": converged,
         "n_iter": step,

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ._ica_refine import refine_unmixing
+from ._ica_refine import centred_rows, refine_unmixing
 from ._ica_rotation import (
     all_pair_contrasts,
     dependent_pairs,
@@ -57,10 +57,6 @@ def _rows(n, size, generator, device):
     return torch.randperm(n, generator=generator)[:size].sort().values.to(device)
 
 
-def _subset(Z, rows):
-    return Z if rows is None else Z[rows]
-
-
 def _screen_threshold(m):
     """The standardised excess above which a pair counts as dependent: the
     normal quantile at the Bonferroni level of the screen."""
@@ -70,8 +66,10 @@ def _screen_threshold(m):
 
 
 def solve_ica(
-    Z,
+    X,
+    whitening,
     *,
+    mean=None,
     w_init=None,
     max_iter=20,
     tol=2e-3,
@@ -85,19 +83,24 @@ def solve_ica(
     generator=None,
     callback=None,
 ):
-    """Unmix white data ``Z``: the solver behind :class:`skvcreg.VCRegICA`.
+    """Unmix ``X``: the solver behind :class:`skvcreg.VCRegICA`.
 
-    The defaults are the estimator's, so calling this alone on white data gives
-    the estimator's unmixing.
+    The defaults are the estimator's, so calling this alone on data and their
+    whitening gives the estimator's unmixing. ``X`` is never copied whole: the
+    white components are computed over row chunks (in float32, their moments
+    accumulating in float64), and only row subsets are held.
 
     Parameters
     ----------
-    Z : Tensor of shape (n, m)
-        White data: zero mean, identity covariance (float32 or float64; the
-        unmixing accumulates in float64).
+    X : Tensor of shape (n, p)
+        The data (float32 or float64), on the device that computes.
+    whitening : Tensor of shape (m, p), float64
+        ``(X - mean) @ whitening.T`` is white (zero mean, identity covariance).
+    mean : Tensor of shape (p,), default=None
+        The mean of ``X``; ``None`` when ``X`` is already centred.
     w_init : Tensor of shape (m, m), default=None
-        Starting unmixing of ``Z``; it replaces the first stage (the kernel
-        sweeps, or the refinement on a subset of rows).
+        Starting unmixing of the white data; it replaces the first stage (the
+        kernel sweeps, or the refinement on a subset of rows).
     max_iter : int, default=20
         Maximum number of kernel sweeps over all pairs.
     tol : float, default=2e-3
@@ -130,25 +133,32 @@ def solve_ica(
 
     Returns
     -------
-    W : Tensor of shape (m, m), float64
-        Unmixing of ``Z``; ``Z @ W.T`` has unit-variance columns when
-        ``refine`` is true, and ``W`` is a rotation otherwise.
+    U : Tensor of shape (m, p), float64
+        Unmixing of ``X - mean``: its components have unit variance over the
+        rows when ``refine`` is true, and ``U`` is a rotation of the whitening
+        otherwise.
     info : dict
-        ``converged`` (the kernel sweeps and every refinement), ``n_iter``
-        (kernel sweeps), ``n_refine_iter`` (refinement steps, all stages),
-        ``loss_curve`` (summed pair contrasts of the kernel sweeps),
+        ``converged`` (the kernel sweeps and every refinement on all rows),
+        ``n_iter`` (kernel sweeps), ``n_refine_iter`` (refinement steps, all
+        stages), ``loss_curve`` (summed pair contrasts of the kernel sweeps),
         ``n_screened`` (pairs given a global search after a screen).
     """
-    n, m = Z.shape
-    device = Z.device
+    n = X.shape[0]
+    m = whitening.shape[0]
+    device = X.device
+    K = whitening.to(device=device, dtype=torch.float64)
+    mean = None if mean is None else mean.to(device=device, dtype=torch.float64)
     proj = SeparableRandomProjector(
         tuple(projector_widths),
         kind=projector,
         bandwidths=bandwidths,
         generator=generator,
-        dtype=Z.dtype,
+        dtype=torch.float32,
     ).to(device)
-    kernel_rows = _subset(Z, _rows(n, max_samples, generator, device))
+    # The rows the kernel contrast sees, centred (float32), and white.
+    kernel_rows = _rows(n, max_samples, generator, device)
+    centred = centred_rows(X, mean, slice(None) if kernel_rows is None else kernel_rows)
+    white = (centred.double() @ K.T).float()
     info = {
         "converged": True,
         "n_iter": 0,
@@ -166,26 +176,27 @@ def solve_ica(
     # there costs no accuracy, and finer steps only follow the scores' noise.
     refine_tol = min(tol, 0.1 / math.sqrt(n))
 
-    def polish(W, rows=None):
+    def polish(U, rows=None):
         start = rows is not None  # only finds the basin: a loose tolerance
-        W, result = refine_unmixing(
-            _subset(Z, rows),
-            W,
+        U, result = refine_unmixing(
+            X if rows is None else X[rows],
+            U,
+            center=mean,
             tol=_START_TOL if start else refine_tol,
             generator=generator,
             callback=report("refine"),
         )
         info["n_refine_iter"] += result["n_iter"]
         info["converged"] &= start or result["converged"]
-        return W
+        return U
 
     refine = refine and n >= MIN_REFINE_ROWS
     kernel_first = not refine or m <= KERNEL_FIRST
     if w_init is not None:
-        W = w_init.to(device=device, dtype=torch.float64)
+        U = w_init.to(device=device, dtype=torch.float64) @ K
     elif kernel_first:
         W, sweeps = solve_rotation(
-            kernel_rows,
+            white,
             proj,
             max_iter=max_iter,
             tol=tol,
@@ -198,16 +209,18 @@ def solve_ica(
             n_iter=sweeps["n_iter"],
             loss_curve=sweeps["loss_curve"],
         )
+        U = W @ K
     else:
-        W = polish(None, _rows(n, _START_ROWS, generator, device))
+        rows = _rows(n, _START_ROWS, generator, device)
+        U = polish(K, slice(None) if rows is None else rows)
     if not refine:
-        return W, info
-    W = polish(W)
+        return U, info
+    U = polish(U)
     if kernel_first and w_init is None:
-        return W, info
+        return U, info
     threshold = _screen_threshold(m)
     for screen in range(1, _SCREEN_ROUNDS + 1):
-        Y = kernel_rows @ W.T.to(Z.dtype)
+        Y = centred @ U.T.float()
         Y = Y / Y.std(dim=0, keepdim=True)
         _, z = all_pair_contrasts(Y, proj, regularization=regularization)
         rounds = dependent_pairs(z, threshold)
@@ -222,5 +235,5 @@ def solve_ica(
         info["n_screened"] += n_pairs
         if largest < _SCREEN_ANGLE:  # no pair left its basin
             break
-        W = polish(R @ W)
-    return W, info
+        U = polish(R @ U)
+    return U, info

@@ -15,7 +15,7 @@ deviation only to the square root of that.
 import numpy as np
 from scipy import linalg
 
-__all__ = ["fit_whitening", "source_std", "whiten_rows"]
+__all__ = ["fit_whitening", "source_std"]
 
 _CHUNK_ROWS = 65_536  # rows per chunk of the reductions
 
@@ -90,14 +90,6 @@ def fit_whitening(X, n_components, *, solver="eigh"):
     k = min(k, rank)
     vectors = vectors[:, :k] * np.where(vectors[0, :k] < 0, -1.0, 1.0)
     return mean, (vectors / stds[:k]).T, rank
-
-
-def whiten_rows(X, mean, K, dtype=np.float32):
-    """``(X - mean) @ K.T`` in ``dtype``, computed in float64 over row chunks."""
-    Z = np.empty((X.shape[0], K.shape[0]), dtype=dtype)
-    for rows in _chunks(X.shape[0]):
-        Z[rows] = (np.asarray(X[rows], dtype=np.float64) - mean) @ K.T
-    return Z
 
 
 def source_std(X, mean, components):

@@ -99,7 +99,7 @@ def test_score_covariance_in_chunks_equals_one_product(monkeypatch):
     g = torch.Generator().manual_seed(0)
     Z = torch.randn(1000, 3, dtype=torch.float64, generator=g) ** 3
     M = torch.eye(3, dtype=torch.float64) + 0.1
-    Y = M @ Z.T
+    Y = M.float() @ Z.float().T  # the chunks are computed in float32
     knots = _knots(Y, 20)
     slopes, intercepts, _ = _fit_scores(
         _bucket_sums(Y, _buckets(Y, knots), 21), knots, 1e-2
@@ -107,8 +107,8 @@ def test_score_covariance_in_chunks_equals_one_product(monkeypatch):
     phi = _scores(Y, knots, slopes, intercepts)
     direct = phi @ Y.T / 1000
     monkeypatch.setattr("skvcreg._ica_refine._CHUNK_ROWS", 97)
-    G = _score_covariance(Z, M, knots, slopes, intercepts)
-    assert_allclose(G, direct, rtol=1e-10, atol=1e-12)
+    G = _score_covariance(Z, None, M, knots, slopes, intercepts)
+    assert_allclose(G, direct.double(), rtol=1e-5, atol=1e-6)
 
 
 def _white(X):
@@ -130,7 +130,8 @@ def test_refinement_improves_a_rough_unmixing_and_is_a_fixed_point():
     before = amari_distance(W0.numpy() @ K, A)
     after = amari_distance(M.numpy() @ K, A)
     assert after < before / 3
-    assert_allclose((Z @ M.T).std(dim=0, correction=0), 1.0, rtol=1e-10)
+    # float32 components, float64 moments
+    assert_allclose((Z @ M.T).std(dim=0, correction=0), 1.0, rtol=1e-6)
     again, info = refine_unmixing(Z, M)
     assert info["n_iter"] <= 2
     assert_allclose(again, M, atol=5e-3)
