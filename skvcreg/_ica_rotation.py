@@ -44,6 +44,7 @@ _PERIOD = math.pi / 2
 _JUMP = 0.1  # relative drop of a pair's contrast that a check sweep acts on
 _STALL = 1e-3  # relative drop of a sweep's contrast below which polishing stops
 _SMALL_PROBLEM = 100_000  # rows x components below which one thread is used
+_PAIR_BATCH = 8  # pairs whose angles a screen searches at once
 
 
 @functools.cache
@@ -55,9 +56,9 @@ def _single_threaded(device, enabled=True):
     """One OpenMP thread for small batched work on the CPU.
 
     torch parallelises batched Cholesky and triangular solves over the batch with
-    OpenMP on top of a threaded LAPACK; on a busy 2-core machine that nesting was
-    measured 100-300x slower than one thread (0.36 ms against 120 ms for 16
-    32x32 solves), and element-wise passes over ~10^6 entries 10x slower.
+    OpenMP on top of a threaded LAPACK; on a busy machine that nesting is far
+    slower than one thread, and so are short element-wise passes (the figures
+    are on the benchmarks page, "Solver: one thread for small batched work").
     """
     if device.type != "cpu" or not enabled:
         return contextlib.nullcontext()
@@ -413,10 +414,15 @@ def rotate_pairs(Y, rounds, projector, *, n_angles=12, regularization=0.1):
     largest = 0.0
     with _single_threaded(Y.device, enabled=Y.shape[0] * m <= _SMALL_PROBLEM):
         for pairs in rounds:
-            index = torch.tensor(pairs, device=Y.device)
-            batch = Y[:, index].permute(1, 0, 2)
-            theta, _ = _checked_angles(batch, projector, n_angles, regularization)
-            Y[:, index] = _rotate(batch, theta).permute(1, 0, 2)
-            R[index] = _rotate(R[index].mT, theta.double()).mT
-            largest = max(largest, float(theta.abs().max()))
+            # Disjoint pairs, searched a few at a time: the grid's features
+            # take n_angles x n x 2L values per pair.
+            for start in range(0, len(pairs), _PAIR_BATCH):
+                index = torch.tensor(
+                    pairs[start : start + _PAIR_BATCH], device=Y.device
+                )
+                batch = Y[:, index].permute(1, 0, 2)
+                theta, _ = _checked_angles(batch, projector, n_angles, regularization)
+                Y[:, index] = _rotate(batch, theta).permute(1, 0, 2)
+                R[index] = _rotate(R[index].mT, theta.double()).mT
+                largest = max(largest, float(theta.abs().max()))
     return R, largest

@@ -40,8 +40,8 @@ __all__ = ["KERNEL_FIRST", "MIN_REFINE_ROWS", "solve_ica"]
 
 KERNEL_FIRST = 8  # components up to which the kernel stage sweeps all pairs first
 MIN_REFINE_ROWS = 50  # fewer rows cannot fit a score: the kernel stage alone
-_START_ROWS = 20_000  # rows of the first refinement from the white data
-_START_TOL = 1e-2  # its tolerance: the refinement on all rows finishes
+_START_ROWS = 20_000  # rows of the first refinement stage (then 10x, ..., all)
+_START_TOL = 1e-2  # its tolerance from the white data: later stages finish
 _SCREEN_LEVEL = 0.01  # family-wise level of the dependent-pair screen
 _SCREEN_ROUNDS = 2  # screen, rotate and refine at most this many times
 # A pair the screen rotates by less stays in its basin: the refinement would
@@ -176,19 +176,28 @@ def solve_ica(
     # there costs no accuracy, and finer steps only follow the scores' noise.
     refine_tol = min(tol, 0.1 / math.sqrt(n))
 
-    def polish(U, rows=None):
-        start = rows is not None  # only finds the basin: a loose tolerance
-        U, result = refine_unmixing(
-            X if rows is None else X[rows],
-            U,
-            center=mean,
-            tol=_START_TOL if start else refine_tol,
-            generator=generator,
-            callback=report("refine"),
-        )
-        info["n_refine_iter"] += result["n_iter"]
-        info["converged"] &= start or result["converged"]
-        return U
+    def polish(U, first_tol):
+        """Refine on growing random subsets of rows, ten times larger each time
+        (each start is then within a few steps of the next solution), then on
+        all rows; only the last stage's convergence is reported."""
+        size, stage_tol = _START_ROWS, first_tol
+        while True:
+            rows = _rows(n, size, generator, device)
+            last = rows is None
+            U, result = refine_unmixing(
+                X if last else X[rows],
+                U,
+                center=mean,
+                tol=refine_tol if last else stage_tol,
+                generator=generator,
+                callback=report("refine"),
+            )
+            info["n_refine_iter"] += result["n_iter"]
+            if last:
+                info["converged"] &= result["converged"]
+                return U
+            stage_tol = min(tol, 0.1 / math.sqrt(size))
+            size *= 10
 
     refine = refine and n >= MIN_REFINE_ROWS
     kernel_first = not refine or m <= KERNEL_FIRST
@@ -210,12 +219,12 @@ def solve_ica(
             loss_curve=sweeps["loss_curve"],
         )
         U = W @ K
-    else:
-        rows = _rows(n, _START_ROWS, generator, device)
-        U = polish(K, slice(None) if rows is None else rows)
     if not refine:
         return U, info
-    U = polish(U)
+    if kernel_first or w_init is not None:
+        U = polish(U, min(tol, 0.1 / math.sqrt(_START_ROWS)))
+    else:  # the first stage only finds the basin: a loose tolerance
+        U = polish(K, _START_TOL)
     if kernel_first and w_init is None:
         return U, info
     threshold = _screen_threshold(m)
@@ -235,5 +244,5 @@ def solve_ica(
         info["n_screened"] += n_pairs
         if largest < _SCREEN_ANGLE:  # no pair left its basin
             break
-        U = polish(R @ U)
+        U = polish(R @ U, min(tol, 0.1 / math.sqrt(_START_ROWS)))
     return U, info

@@ -389,3 +389,19 @@ def test_two_rows_without_whitening_stay_finite():
             [[0.0, 1.0], [1.0, 0.0]]
         )
     assert np.all(np.isfinite(ica.components_))
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu"), "auto"])
+def test_device_values_shared_with_the_embedder(device, hard_mixture):
+    X, _, A = hard_mixture
+    ica = VCRegICA(device=device, random_state=0).fit(X)
+    assert amari_distance(ica.components_, A) < 0.05
+
+
+def test_device_errors_name_the_problem(hard_mixture):
+    X, _, _ = hard_mixture
+    with pytest.raises(ValueError, match="'device' parameter of VCRegICA must be"):
+        VCRegICA(device="gpu").fit(X)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            VCRegICA(device="cuda:0").fit(X)
