@@ -50,7 +50,6 @@ import argparse
 import multiprocessing
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -156,15 +155,20 @@ def _child(method, path, seed, queue):
     """Fit in a fresh process: the unmixing, the time, and the peak resident
     memory (bytes) with the resident memory once the data were loaded."""
     X = np.load(path)
-    before = _resident_bytes()
+    before = _status_bytes("VmRSS")
     W, elapsed = _timed_fit(_methods(True)[method], X, seed)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    queue.put((W, elapsed, peak, before))
+    queue.put((W, elapsed, _status_bytes("VmHWM"), before))
 
 
-def _resident_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(field):
+    """A memory figure of this process from /proc/self/status. The peak is
+    ``VmHWM``, not ``getrusage``'s ``ru_maxrss``: Linux carries the latter
+    across the ``exec`` of a spawned child, so it reports the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def _fit_in_process(name, X, seed):
