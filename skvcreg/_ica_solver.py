@@ -13,11 +13,12 @@
 
 With few components (at most :data:`KERNEL_FIRST`) the kernel stage sweeps all
 pairs first and the refinement polishes. With more, the refinement starts from
-the white data, first on a subset of rows (its steps there are cheap and the
-basin does not need every row), then on all of them; the kernel contrast of all
-pairs is then computed at once, and only the pairs still dependent beyond what
-independence explains get the kernel stage's global search, followed by
-another refinement.
+the white data; the kernel contrast of all pairs is then computed at once, and
+only the pairs still dependent beyond what independence explains get the kernel
+stage's global search, followed by another refinement. Every refinement runs on
+random subsets of 20,000 rows, then ten times more, and so on, before all rows:
+its steps on a subset are cheap, and each stage starts the next within a few
+steps of its solution.
 
 This module only optimises and reports ``(W, info)``; warnings, validation and
 numpy conversion belong to the estimator.
@@ -41,7 +42,7 @@ __all__ = ["KERNEL_FIRST", "MIN_REFINE_ROWS", "solve_ica"]
 KERNEL_FIRST = 8  # components up to which the kernel stage sweeps all pairs first
 MIN_REFINE_ROWS = 50  # fewer rows cannot fit a score: the kernel stage alone
 _START_ROWS = 20_000  # rows of the first refinement stage (then 10x, ..., all)
-_START_TOL = 1e-2  # its tolerance from the white data: later stages finish
+_SUBSET_TOL = 1.5  # a subset stage stops at steps of 1.5 / sqrt(its rows)
 _SCREEN_LEVEL = 0.01  # family-wise level of the dependent-pair screen
 _SCREEN_ROUNDS = 2  # screen, rotate and refine at most this many times
 # A pair the screen rotates by less stays in its basin: the refinement would
@@ -176,11 +177,13 @@ def solve_ica(
     # there costs no accuracy, and finer steps only follow the scores' noise.
     refine_tol = min(tol, 0.1 / math.sqrt(n))
 
-    def polish(U, first_tol):
-        """Refine on growing random subsets of rows, ten times larger each time
-        (each start is then within a few steps of the next solution), then on
-        all rows; only the last stage's convergence is reported."""
-        size, stage_tol = _START_ROWS, first_tol
+    def polish(U):
+        """Refine on growing random subsets of rows, ten times larger each time,
+        then on all rows. A subset's stage stops once its steps are within its
+        own sampling error (it only brings the next stage near its solution,
+        and leaves alone components already there); only the last stage's
+        convergence is reported."""
+        size = _START_ROWS
         while True:
             rows = _rows(n, size, generator, device)
             last = rows is None
@@ -188,7 +191,7 @@ def solve_ica(
                 X if last else X[rows],
                 U,
                 center=mean,
-                tol=refine_tol if last else stage_tol,
+                tol=refine_tol if last else _SUBSET_TOL / math.sqrt(size),
                 generator=generator,
                 callback=report("refine"),
             )
@@ -196,11 +199,11 @@ def solve_ica(
             if last:
                 info["converged"] &= result["converged"]
                 return U
-            stage_tol = min(tol, 0.1 / math.sqrt(size))
             size *= 10
 
     refine = refine and n >= MIN_REFINE_ROWS
     kernel_first = not refine or m <= KERNEL_FIRST
+    U = None  # the refinement starts from the white data
     if w_init is not None:
         U = w_init.to(device=device, dtype=torch.float64) @ K
     elif kernel_first:
@@ -221,10 +224,7 @@ def solve_ica(
         U = W @ K
     if not refine:
         return U, info
-    if kernel_first or w_init is not None:
-        U = polish(U, min(tol, 0.1 / math.sqrt(_START_ROWS)))
-    else:  # the first stage only finds the basin: a loose tolerance
-        U = polish(K, _START_TOL)
+    U = polish(K if U is None else U)
     if kernel_first and w_init is None:
         return U, info
     threshold = _screen_threshold(m)
@@ -244,5 +244,5 @@ def solve_ica(
         info["n_screened"] += n_pairs
         if largest < _SCREEN_ANGLE:  # no pair left its basin
             break
-        U = polish(R @ U, min(tol, 0.1 / math.sqrt(_START_ROWS)))
+        U = polish(R @ U)
     return U, info
