@@ -1,14 +1,17 @@
 """A simulated multichannel recording: brain rhythms and artefacts seen through
 a smooth, ill-conditioned head-like mixing (for the ICA benchmark).
 
-Sources (one per channel, at 250 samples per second):
+Sources (one per channel, at 1000 samples per second):
 
 - the artefacts people remove with ICA: eye blinks (large smooth pulses at
   random times), saccades (steps), the heartbeat (sharp periodic complexes),
   mains interference (a pure 50 Hz sine, sub-Gaussian), muscle (bursts of
-  broadband noise) and epileptiform spikes;
+  broadband noise) and epileptiform spikes; mains and saccades drift a little
+  (the mains frequency and amplitude wander, saccades have 20 ms transitions and
+  a slow drift), as they do in a recording;
 - rhythms: alpha (10 Hz), beta (20 Hz), theta (6 Hz), each with a slowly
   wandering amplitude;
+- every artefact and rhythm with 2% white noise of its own;
 - background activity for the rest: autoregressive noise with Laplace,
   Student-t or uniform innovations, nearly Gaussian after the filter (the hard
   part of any real recording).
@@ -25,7 +28,7 @@ from scipy import signal
 
 __all__ = ["make_recording"]
 
-_RATE = 250.0
+_RATE = 1000.0
 
 
 def _pulses(n, rate, width, rng, shape="gauss"):
@@ -62,6 +65,23 @@ def _heartbeat(n, rng):
     return signal.fftconvolve(train, kernel, mode="same")
 
 
+def _mains(n, rng):
+    """50 Hz interference whose frequency and amplitude wander slowly."""
+    drift = signal.lfilter([1.0], [1.0, -0.9999], rng.standard_normal(n))
+    frequency = 50.0 + 0.05 * drift / np.abs(drift).max()
+    phase = 2 * np.pi * np.cumsum(frequency) / _RATE + 2 * np.pi * rng.random()
+    return (1.0 + 0.1 * drift / np.abs(drift).max()) * np.sin(phase)
+
+
+def _saccades(n, rng):
+    """Steps between gaze positions (20 ms transitions) on a slow drift."""
+    positions = np.cumsum(rng.random(n) < 0.5 / _RATE) % 2 - 0.5
+    half = int(0.02 * _RATE)
+    steps = np.convolve(positions, np.ones(2 * half + 1) / (2 * half + 1), "same")
+    drift = np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
+    return steps + 0.2 * drift
+
+
 def _muscle(n, rng):
     bursts = _pulses(n, 0.5, 0.3, rng) > 0.3
     noise = signal.lfilter([1.0, -1.0], [1.0], rng.standard_normal(n))
@@ -82,14 +102,17 @@ def _sources(m, n, rng):
         lambda: _pulses(n, 0.3, 0.08, rng),  # blinks
         lambda: _rhythm(n, 10.0, rng),  # alpha
         lambda: _heartbeat(n, rng),
-        lambda: np.sin(2 * np.pi * 50.0 * np.arange(n) / _RATE + rng.random()),
+        lambda: _mains(n, rng),
         lambda: _muscle(n, rng),
-        lambda: np.cumsum(rng.random(n) < 0.5 / _RATE) % 2 - 0.5,  # saccades
+        lambda: _saccades(n, rng),
         lambda: _pulses(n, 0.5, 0.01, rng, shape="spike"),  # spikes
         lambda: _rhythm(n, 20.0, rng),  # beta
         lambda: _rhythm(n, 6.0, rng),  # theta
     ]
     columns = [make() for make in makers[:m]]
+    # Every artefact carries a little activity of its own (2% of its scale),
+    # so none is exactly zero between events, as none is in a recording.
+    columns = [c + 0.02 * c.std() * rng.standard_normal(n) for c in columns]
     columns += [_background(n, rng, k) for k in range(m - len(columns))]
     S = np.column_stack(columns)
     S -= S.mean(axis=0)
