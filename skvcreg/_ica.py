@@ -13,7 +13,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
+from sklearn.utils import check_array, metadata_routing
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -197,6 +197,11 @@ default="unit-variance"
     >>> bool(amari_distance(ica.components_, A) < 0.05)
     True
     """
+
+    # ``copy`` of transform and inverse_transform is an option, not metadata to
+    # route (and so no set_transform_request is generated for it).
+    __metadata_request__transform = {"copy": metadata_routing.UNUSED}
+    __metadata_request__inverse_transform = {"copy": metadata_routing.UNUSED}
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
