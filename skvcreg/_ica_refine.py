@@ -31,6 +31,7 @@ __all__ = ["centred_rows", "refine_unmixing"]
 
 _CHUNK_ROWS = 32_768  # rows per chunk of the O(n m^2) passes
 _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
+_COLLAPSE = 0.5  # correlation of two components that undoes the last step
 _REPLACE = 0.05  # step size below which the knots are placed again, once
 
 
@@ -276,11 +277,26 @@ def refine_unmixing(
         n_knots = int(min(40, max(20, round(20 * math.sqrt(r / 1000)))))
     ridge = 10.0 / r if ridge is None else ridge
     converged, step, sizes = m < 2, 0, []
-    previous, damping, knots, placed = None, 1.0, None, 0
+    previous, damping, knots, placed, accepted = None, 1.0, None, 0, None
     while not converged and step < max_iter:
         step += 1
         Y = M.to(torch.float32) @ fit.T  # (m, r): components in rows
-        scale = Y.double().square().mean(dim=1).sqrt()
+        C = Y.double() @ Y.double().T / Y.shape[1]
+        scale = C.diagonal().sqrt()
+        correlation = C / scale[:, None] / scale
+        if (
+            float(
+                (correlation - torch.eye(m, dtype=C.dtype, device=C.device)).abs().max()
+            )
+            > _COLLAPSE
+            and accepted is not None
+        ):
+            # The last step drove two components towards one source: undo it
+            # and halve the steps.
+            M, damping, previous = accepted, 0.5 * damping, None
+            Y = M.to(torch.float32) @ fit.T
+            scale = Y.double().square().mean(dim=1).sqrt()
+        accepted = M
         M, Y = M / scale[:, None], Y / scale.to(Y.dtype)[:, None]
         if knots is None:
             knots, placed = _knots(Y, n_knots), placed + 1
