@@ -211,7 +211,10 @@ def refine_unmixing(
     2x2 Hessian blocks (:func:`_newton_step`), the step's largest entry clipped
     at ``max_step``; a step that turns back on the last one without being 10%
     smaller halves the steps from then on (the estimated scores change in small
-    jumps as rows cross the fixed knots, which can make the steps cycle). The
+    jumps as rows cross the fixed knots, which can make the steps cycle). A
+    step after which two components correlate beyond 0.5 is undone and the
+    steps halved: far from the solution, with many nearly Gaussian sources,
+    free steps can drive two components towards one source. The
     knots are placed at the quantiles of the starting components, and once
     more when the steps first fall below 0.05 (the components are then nearly
     the sources, whose quantiles the final scores need).
