@@ -174,6 +174,16 @@ def _scale(X, center, M):
     return (squares / X.shape[0]).sqrt()
 
 
+def _scale_and_correlation(Y):
+    """Root mean square of each row of ``Y`` (m, r) and the largest absolute
+    correlation between two rows."""
+    Y = Y.double()
+    C = Y @ Y.T / Y.shape[1]
+    scale = C.diagonal().sqrt()
+    correlation = (C / scale[:, None] / scale).fill_diagonal_(0.0)
+    return scale, float(correlation.abs().max())
+
+
 def _newton_step(G, curvature, min_curvature):
     """Quasi-Newton step ``E`` (m, m) of the relative gradient: for each pair
     ``i < j`` the 2x2 system ``[[k_i, 1], [1, k_j]] (E_ij, E_ji) = (G_ij, G_ji)``
@@ -284,21 +294,13 @@ def refine_unmixing(
     while not converged and step < max_iter:
         step += 1
         Y = M.to(torch.float32) @ fit.T  # (m, r): components in rows
-        C = Y.double() @ Y.double().T / Y.shape[1]
-        scale = C.diagonal().sqrt()
-        correlation = C / scale[:, None] / scale
-        if (
-            float(
-                (correlation - torch.eye(m, dtype=C.dtype, device=C.device)).abs().max()
-            )
-            > _COLLAPSE
-            and accepted is not None
-        ):
+        scale, correlation = _scale_and_correlation(Y)
+        if accepted is not None and correlation > _COLLAPSE:
             # The last step drove two components towards one source: undo it
             # and halve the steps.
             M, damping, previous = accepted, 0.5 * damping, None
             Y = M.to(torch.float32) @ fit.T
-            scale = Y.double().square().mean(dim=1).sqrt()
+            scale, _ = _scale_and_correlation(Y)
         accepted = M
         M, Y = M / scale[:, None], Y / scale.to(Y.dtype)[:, None]
         if knots is None:
