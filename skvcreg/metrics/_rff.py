@@ -21,6 +21,7 @@ engine's ``single_threaded``); on a torch device, torch.
 """
 
 import itertools
+import os
 
 import numpy as np
 import torch
@@ -121,49 +122,84 @@ def rff_statistics(X, bandwidths, *, n_features, random_state, estimator, device
     return statistics_from_moments(P, u, X.shape[0], features, estimator)
 
 
-def _block_moments(block, features, device, block_info=None):
-    """One dask block's row: its moments, its count of non-finite entries and
-    each column's minimum and maximum (the moments are skipped, left 0, when
-    the block holds NaN or infinity)."""
-    width = features.width
-    d = block.shape[1]
+def _merge_checks(tail, checks):
+    """``tail`` and ``checks`` hold ``[count of non-finite values, minima,
+    maxima]``: add the counts and keep the extremes, in ``tail``."""
+    d = (tail.size - 1) // 2
+    tail[0] += checks[0]
+    np.minimum(tail[1 : 1 + d], checks[1 : 1 + d], out=tail[1 : 1 + d])
+    np.maximum(tail[1 + d :], checks[1 + d :], out=tail[1 + d :])
+
+
+def _accumulate(total, block, start, features, device):
+    """Add one row block of a dask array to the running ``total``: its moments
+    (skipped once NaN or infinity has been seen), its count of non-finite
+    values and its columns' extremes, packed as ``[P, u, count, min, max]``.
+    ``total`` is None for a chain's first block, and is updated in place: the
+    previous step of the chain is its only other holder."""
+    width, d = features.width, block.shape[1]
     size = width * width + width
-    out = np.zeros((1, size + 1 + 2 * d))
-    x = np.asarray(block)
-    out[0, size:] = finite_range_row(x)
-    if out[0, size] == 0 and x.shape[0]:
-        start = block_info[0]["array-location"][0][0]
-        rff_moments(x, features, start=start, device=device, out=out[0, :size])
-    return out
+    if total is None:
+        total = np.zeros(size + 1 + 2 * d)
+        total[size + 1 :] = np.repeat([np.inf, -np.inf], d)
+    _merge_checks(total[size:], finite_range_row(block)[0])
+    if total[size] == 0 and block.shape[0]:
+        rff_moments(block, features, start=start, device=device, out=total[:size])
+    return total
+
+
+def _combine(totals, size):
+    """The packed totals of several chains, combined."""
+    total = totals[0].copy()
+    for other in totals[1:]:
+        total[:size] += other[:size]
+        _merge_checks(total[size:], other[size:])
+    return total
+
+
+def _dask_threads():
+    """Threads of the active ``distributed`` client, else of dask's local
+    scheduler."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        return sum(default_client().nthreads().values())
+    except (ImportError, ValueError):
+        return dask.config.get("num_workers", None) or os.cpu_count() or 1
 
 
 def dask_rff_moments(X, features, device=None):
-    """The moments of a 2-D dask array reduced over its row blocks, with the
+    """The moments of a 2-D dask array, summed over its row blocks, with the
     checks of the same pass: ``(P, u, n_nonfinite, low, high)``, ``low`` and
-    ``high`` the columns' minima and maxima (NaN where a column holds NaN).
+    ``high`` the columns' minima and maxima.
 
-    Each block yields one row (its moments, about ``8 (2dm)^2`` bytes); the rows
-    are summed by a tree of pairwise sums, so a worker holds a few of them and
-    one block at a time. Computed with the current dask scheduler (a
-    ``distributed`` client when one is active).
+    The blocks are split into as many contiguous runs as the scheduler has
+    threads; each run is a chain of tasks that adds one block at a time to one
+    running total (``8 (2dm)^2`` bytes), and the runs' totals are added at the
+    end. Memory is one total and one block per thread whatever the number of
+    blocks (a tree of pairwise sums would hold one partial sum per level).
+    Computed with the current dask scheduler (a ``distributed`` client when
+    one is active).
     """
     import dask
 
-    width = features.width
-    d = X.shape[1]
+    width, d = features.width, X.shape[1]
     size = width * width + width
     X = X.rechunk({1: -1})
-    parts = X.map_blocks(
-        _block_moments,
-        features,
-        device,
-        chunks=(1, size + 1 + 2 * d),
-        dtype=np.float64,
-        meta=np.empty((0, 0), dtype=np.float64),
-    )
-    sums = parts[:, : size + 1].sum(axis=0, split_every=2)
-    low = parts[:, size + 1 : size + 1 + d].min(axis=0, split_every=8)
-    high = parts[:, size + 1 + d :].max(axis=0, split_every=8)
-    sums, low, high = dask.compute(sums, low, high)
-    P = sums[: width * width].reshape(width, width)
-    return P, sums[width * width : size], int(sums[size]), low, high
+    blocks = list(X.to_delayed().ravel())
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).tolist()
+    accumulate = dask.delayed(_accumulate, pure=True)
+    features = dask.delayed(features, pure=True)
+    runs = np.array_split(np.arange(len(blocks)), min(len(blocks), _dask_threads()))
+    totals = []
+    for run in runs:
+        total = None
+        for i in run:
+            total = accumulate(total, blocks[i], starts[i], features, device)
+        totals.append(total)
+    (total,) = dask.compute(dask.delayed(_combine, pure=True)(totals, size))
+    P = total[: width * width].reshape(width, width)
+    low, high = total[size + 1 : size + 1 + d], total[size + 1 + d :]
+    return P, total[width * width : size], int(total[size]), low, high

@@ -16,7 +16,7 @@ from ._validation import (
     check_finite_range,
     check_positive_int,
     check_samples,
-    finite_range_row,
+    dask_finite_range,
 )
 
 _AGGREGATES = ("mean", "max")
@@ -25,29 +25,13 @@ _AGGREGATES = ("mean", "max")
 _SCORE_RTOL = 1e-2
 
 
-def _finite_range_block(block):
-    return finite_range_row(block)[None, :]
-
-
 def _dask_rows(Z, rows):
     """``Z[rows]`` of a dask array, checked as :func:`check_samples` checks the
     whole array (non-finite values anywhere, overflowing ranges), in one pass."""
     import dask
 
     Z = Z.rechunk({1: -1})
-    d = Z.shape[1]
-    parts = Z.map_blocks(
-        _finite_range_block,
-        chunks=(1, 1 + 2 * d),
-        dtype=np.float64,
-        meta=np.empty((0, 0), dtype=np.float64),
-    )
-    sample, n_bad, low, high = dask.compute(
-        Z[rows],
-        parts[:, 0].sum(),
-        parts[:, 1 : 1 + d].min(axis=0),
-        parts[:, 1 + d :].max(axis=0),
-    )
+    sample, n_bad, low, high = dask.compute(Z[rows], *dask_finite_range(Z))
     check_finite_range("Z", n_bad == 0, low, high)
     return np.asarray(sample, dtype=np.float64)
 

@@ -42,16 +42,32 @@ def check_finite_range(name, all_finite, low, high):
         )
 
 
-def finite_range_row(x):
-    """For the 2-D block ``x``: its number of non-finite values, then each
-    column's minimum, then each column's maximum (inf and -inf for no rows),
-    as one float64 vector; the parts :func:`check_finite_range` needs, which a
-    chunked pass sums (the count) and reduces (the extremes)."""
-    x = np.asarray(x)
+def finite_range_row(block):
+    """For the 2-D ``block``: its number of non-finite values, each column's
+    minimum, each column's maximum (inf and -inf for no rows), as a float64
+    row of shape (1, 1 + 2 d)."""
+    x = np.asarray(block)
     bad = x.size - np.count_nonzero(np.isfinite(x))
-    low = np.min(x, axis=0, initial=np.inf)
-    high = np.max(x, axis=0, initial=-np.inf)
-    return np.concatenate([[bad], low, high]).astype(np.float64)
+    if x.shape[0]:
+        low, high = x.min(axis=0), x.max(axis=0)
+    else:
+        low, high = np.full(x.shape[1], np.inf), np.full(x.shape[1], -np.inf)
+    return np.concatenate([[bad], low, high]).astype(np.float64)[None, :]
+
+
+def dask_finite_range(x):
+    """What :func:`check_finite_range` needs of a 2-D dask array with one
+    column chunk, as lazy dask values: the number of non-finite values and
+    the columns' minima and maxima. Compute them with the pass that reads
+    the data for another purpose, so that the array is read once."""
+    d = x.shape[1]
+    rows = x.map_blocks(
+        finite_range_row,
+        chunks=(1, 1 + 2 * d),
+        dtype=np.float64,
+        meta=np.empty((0, 0), dtype=np.float64),
+    )
+    return rows[:, 0].sum(), rows[:, 1 : 1 + d].min(axis=0), rows[:, 1 + d :].max(0)
 
 
 def check_samples(x, name, *, min_samples=2):
