@@ -1,15 +1,16 @@
 """The internal engine of :mod:`skvcreg.metrics`: the one place that builds
 kernel values and random features, picks rows, limits threads, and multiplies.
 
-Every metric module imports what it needs from here (and the validation from
-``_validation``), never another module's private helpers:
+The computing modules (``_exact``, ``_lowrank``, ``_rff``, ``_bandwidth``) build
+on it and expose entry points without a leading underscore, which the public
+functions (``_hsic``, ``_independence_tests``, ``_dhsic``, ``_scorer``) call; no
+module imports another's underscore names. What lives here:
 
 - threads: :func:`single_threaded`, one BLAS and OpenMP thread for small
   products on the CPU, safe to enter from several threads at once;
-- rows: :func:`subsample_rows` (the evenly spaced or seeded subsample every
-  metric uses) and :func:`take_rows` (numpy, or a dask array gathered without
-  loading the rest); :func:`is_dask_array` recognises dask input without
-  importing dask;
+- rows: :func:`subsample_rows`, the evenly spaced or seeded subsample every
+  metric uses (the median heuristic, the score), for numpy and dask arrays
+  alike; :func:`is_dask_array` recognises dask input without importing dask;
 - kernels: :func:`scale_by_bandwidth`, :class:`GaussianGrams` (row blocks,
   whole matrices and pivot columns of Gaussian Gram matrices) and
   :class:`RandomFeatures` (the random Fourier feature map);
@@ -104,14 +105,6 @@ def subsample_rows(n, max_rows, random_state=None):
         return np.round(np.linspace(0, n - 1, max_rows)).astype(np.intp)
     rng = check_random_state(random_state)
     return np.sort(rng.choice(n, size=max_rows, replace=False))
-
-
-def take_rows(X, rows):
-    """``X[rows]`` as a numpy array; for a dask array, only the chunks that
-    hold those rows are computed (no copy of the others is kept)."""
-    if is_dask_array(X):
-        return np.asarray(X[rows].compute())
-    return X[rows]
 
 
 # --------------------------------------------------------------------- kernels

@@ -57,8 +57,11 @@ def pairwise_independence_score(
 
     Parameters
     ----------
-    Z : array-like of shape (n_samples, n_components)
+    Z : array-like or dask array of shape (n_samples, n_components)
         Representation, e.g. ``estimator.transform(X)``; at least 2 samples.
+        A dask array is not loaded whole: one pass over its chunks gathers the
+        rows of ``max_samples`` (the same rows as for the array in memory, so
+        the score is the same) and checks every value for NaN and infinity.
     aggregate : {"mean", "max"}, default="mean"
         How the ``n_components (n_components - 1) / 2`` pair values are combined.
     normalize : bool, default=True
@@ -79,7 +82,8 @@ def pairwise_independence_score(
     Raises
     ------
     ValueError
-        For NaN or infinity, fewer than 2 samples or an invalid option.
+        For NaN or infinity (anywhere, not only in the rows used), fewer than 2
+        samples or an invalid option.
 
     See Also
     --------
@@ -142,7 +146,9 @@ class PairwiseIndependenceScorer:
     :class:`~sklearn.model_selection.GridSearchCV` and
     :func:`~sklearn.model_selection.cross_validate`, alone or in a multimetric
     dict, with or without ``y``. Collapsed (constant) representations get the
-    worst score (see :func:`pairwise_independence_score`).
+    worst score (see :func:`pairwise_independence_score`). A transform that
+    returns a dask array (dask-ml transformers, a ``FunctionTransformer`` of
+    array operations) is scored without loading it whole.
 
     Parameters
     ----------
