@@ -1,0 +1,242 @@
+"""Scale benchmarks: skvcreg on data too large to hold comfortably in memory.
+
+Each part runs its measured calls in fresh processes (``spawn``), and reports
+the wall time and the growth of the peak resident memory during the call:
+the peak (``VmHWM`` in ``/proc/self/status``) is reset to the current resident
+size just before the call (``/proc/self/clear_refs``; where that is refused the
+peak since the start counts, and the report says so), and the growth is the
+peak after the call minus the resident size before it.
+
+Parts (``--part``; each is a function registered in ``PARTS``):
+
+- ``hsic``: ``pairwise_hsic(method="rff")`` on a lazily generated
+  ``--rows x --columns`` float32 dask array (each chunk of ``--chunk-rows`` rows
+  drawn from its own seeded generator, ``numpy.random.default_rng([seed,
+  chunk])``; column pairs ``(2k, 2k + 1)`` for ``k < columns / 4`` dependent
+  through a square, a sine and a product, the other columns independent), with
+  dask's threaded scheduler on ``--threads`` threads; then the same data built
+  in memory (block by block, in another process) and the same call on the numpy
+  array. Prints both times and memory growths, and the relative difference of
+  the two matrices (largest difference over the largest entry, and the largest
+  entrywise relative difference).
+
+Run::
+
+    python benchmarks/bench_scale.py --part hsic                  # 10^7 x 32
+    python benchmarks/bench_scale.py --part hsic --rows 1000000   # quick check
+"""
+
+import argparse
+import multiprocessing
+import os
+import platform
+import time
+
+import numpy as np
+
+# ------------------------------------------------------------------ shared
+
+
+def _status_bytes(field):
+    """A memory figure of this process from /proc/self/status (bytes)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak():
+    """Reset VmHWM to the current resident size; False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _measure(func):
+    """``(result, seconds, peak growth in bytes, resident bytes before, reset)``
+    of ``func()``."""
+    before = _status_bytes("VmRSS")
+    reset = _reset_peak()
+    start = time.perf_counter()
+    result = func()
+    elapsed = time.perf_counter() - start
+    return result, elapsed, _status_bytes("VmHWM") - before, before, reset
+
+
+def _in_child(target, *args):
+    """Run ``target(*args, queue)`` in a spawned process; its queued result."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    try:
+        result = queue.get()
+    finally:
+        process.join()
+    if process.exitcode:
+        raise RuntimeError(f"{target.__name__} exited with {process.exitcode}")
+    return result
+
+
+def _mib(value):
+    return f"{value / 2**20:.0f} MiB"
+
+
+# -------------------------------------------------------------------- hsic
+
+
+def _hsic_block(rows, d, seed, chunk):
+    """Chunk ``chunk`` of the ``hsic`` data: ``rows x d`` float32."""
+    rng = np.random.default_rng([seed, chunk])
+    Z = rng.standard_normal((rows, d), dtype=np.float32)
+    for k in range(d // 4):
+        a, b = Z[:, 2 * k], Z[:, 2 * k + 1]
+        if k % 3 == 0:
+            b[:] = a**2 + 0.5 * b
+        elif k % 3 == 1:
+            b[:] = np.sin(2 * a) + 0.3 * b
+        else:
+            b[:] = a * b
+    return Z
+
+
+def _hsic_chunks(n_rows, chunk_rows):
+    sizes = [chunk_rows] * (n_rows // chunk_rows)
+    if n_rows % chunk_rows:
+        sizes.append(n_rows % chunk_rows)
+    return tuple(sizes)
+
+
+def _hsic_lazy(n_rows, d, chunk_rows, seed):
+    import dask.array as da
+
+    def block(block_info=None):
+        info = block_info[None]
+        rows = info["chunk-shape"][0]
+        return _hsic_block(rows, d, seed, info["chunk-location"][0])
+
+    return da.map_blocks(
+        block,
+        chunks=(_hsic_chunks(n_rows, chunk_rows), (d,)),
+        dtype=np.float32,
+        meta=np.empty((0, 0), dtype=np.float32),
+    )
+
+
+def _hsic_options(options):
+    bandwidth = options["bandwidth"]
+    return {
+        "method": "rff",
+        "bandwidth": bandwidth if bandwidth == "median" else float(bandwidth),
+        "n_features": options["n_features"],
+        "random_state": options["seed"],
+    }
+
+
+def _hsic_dask_child(options, queue):
+    import dask
+
+    from skvcreg.metrics import pairwise_hsic
+
+    kwargs = _hsic_options(options)
+    X = _hsic_lazy(
+        options["rows"], options["columns"], options["chunk_rows"], options["seed"]
+    )
+    with dask.config.set(scheduler="threads", num_workers=options["threads"]):
+        pairwise_hsic(X[:1000, :4], **kwargs)  # imports and first calls
+        H, *figures = _measure(lambda: pairwise_hsic(X, **kwargs))
+    queue.put((H, *figures))
+
+
+def _hsic_numpy_child(options, queue):
+    from skvcreg.metrics import pairwise_hsic
+
+    kwargs = _hsic_options(options)
+    n, d, step = options["rows"], options["columns"], options["chunk_rows"]
+    X = np.empty((n, d), dtype=np.float32)
+    for chunk, start in enumerate(range(0, n, step)):
+        rows = min(step, n - start)
+        X[start : start + rows] = _hsic_block(rows, d, options["seed"], chunk)
+    pairwise_hsic(X[:1000, :4], **kwargs)
+    H, *figures = _measure(lambda: pairwise_hsic(X, **kwargs))
+    queue.put((H, *figures, X.nbytes))
+
+
+def part_hsic(options):
+    """``pairwise_hsic(method="rff")``: a lazy dask array against numpy."""
+    n, d = options["rows"], options["columns"]
+    print(
+        f"\n== hsic: pairwise_hsic(method='rff', n_features={options['n_features']}, "
+        f"bandwidth={options['bandwidth']!r}) on {n} x {d} float32 =="
+    )
+    H_dask, t_dask, grow_dask, before_dask, reset = _in_child(_hsic_dask_child, options)
+    print(
+        f"dask  ({options['chunk_rows']}-row chunks, {options['threads']} threads): "
+        f"{t_dask:8.2f} s, peak RSS growth {_mib(grow_dask)} "
+        f"(resident before: {_mib(before_dask)})"
+        + ("" if reset else " [peak not reset: growth over the start's peak]")
+    )
+    H_np, t_np, grow_np, before_np, reset, nbytes = _in_child(
+        _hsic_numpy_child, options
+    )
+    print(
+        f"numpy (in memory, data {_mib(nbytes)}): {t_np:8.2f} s, peak RSS growth "
+        f"{_mib(grow_np)} (resident before: {_mib(before_np)})"
+        + ("" if reset else " [peak not reset: growth over the start's peak]")
+    )
+    diff = np.abs(H_dask - H_np)
+    entrywise = np.max(diff / np.maximum(np.abs(H_np), np.finfo(float).tiny))
+    print(
+        f"relative difference dask vs numpy: {diff.max() / np.abs(H_np).max():.2e} "
+        f"of the largest entry, {entrywise:.2e} entrywise; "
+        f"largest off-diagonal HSIC {np.max(H_np - np.diag(np.diag(H_np))):.3e}"
+    )
+
+
+# -------------------------------------------------------------------- main
+
+PARTS = {"hsic": part_hsic}
+
+
+def _header(args):
+    import dask
+    import sklearn
+    import torch
+
+    import skvcreg
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("n/a",)
+    print(f"# {platform.platform()} | {platform.processor() or platform.machine()}")
+    print(f"# cores: {os.cpu_count()}, load average at start: {load}")
+    print(
+        f"# skvcreg {skvcreg.__version__}, numpy {np.__version__}, scikit-learn "
+        f"{sklearn.__version__}, torch {torch.__version__}, dask {dask.__version__}"
+    )
+    print(f"# {vars(args)}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=sorted(PARTS), required=True)
+    parser.add_argument("--rows", type=int, default=10**7)
+    parser.add_argument("--columns", type=int, default=32)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--threads", type=int, default=2, help="dask threads (memory grows with it)"
+    )
+    parser.add_argument("--n-features", type=int, default=64)
+    parser.add_argument(
+        "--bandwidth", default="median", help="'median' or one float for every column"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    _header(args)
+    PARTS[args.part]({key: getattr(args, key) for key in vars(args) if key != "part"})
+
+
+if __name__ == "__main__":
+    main()
