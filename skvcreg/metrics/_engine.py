@@ -22,7 +22,6 @@ module imports another's underscore names. What lives here:
 
 import contextlib
 import functools
-import sys
 import threading
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 from sklearn.utils import check_random_state
 from threadpoolctl import ThreadpoolController
 
+from .._dask_data import is_dask_array  # noqa: F401 (the metrics use it from here)
 from .._torch_utils import resolve_device
 
 _BLOCK_BYTES = 64 * 2**20
@@ -85,13 +85,6 @@ def single_threaded(device=None, *, enabled=True):
 
 
 # ------------------------------------------------------------------------ rows
-
-
-def is_dask_array(x):
-    """Whether ``x`` is a dask array, without importing dask (if
-    ``dask.array`` was never imported, no dask array can exist)."""
-    module = sys.modules.get("dask.array")
-    return module is not None and isinstance(x, module.Array)
 
 
 def subsample_rows(n, max_rows, random_state=None):
