@@ -20,10 +20,20 @@ Parts (``--part``; each is a function registered in ``PARTS``):
   the two matrices (largest difference over the largest entry, and the largest
   entrywise relative difference).
 
+- ``ica``: ``VCRegICA(random_state=seed).fit`` on a lazily generated
+  ``--rows x --columns`` float32 dask array (Laplace, uniform and centred
+  exponential sources in turn, unit variance, mixed by a fixed Gaussian matrix;
+  each chunk from its own seeded generator), then VCRegICA and FastICA on the
+  first ``--memory-rows`` rows of the same data in memory, each fit in its own
+  process. Prints the Amari distance to the true mixing, the wall time and the
+  peak RSS growth of each fit.
+
 Run::
 
     python benchmarks/bench_scale.py --part hsic                  # 10^7 x 32
     python benchmarks/bench_scale.py --part hsic --rows 1000000   # quick check
+    python benchmarks/bench_scale.py --part ica                   # 2 x 10^7 x 16
+    python benchmarks/bench_scale.py --part ica --rows 100000000  # 10^8 x 16
 """
 
 import argparse
@@ -197,9 +207,99 @@ def part_hsic(options):
     )
 
 
+# --------------------------------------------------------------------- ica
+
+
+def _ica_mixing(m, seed):
+    return np.random.default_rng([seed, 10**6]).normal(size=(m, m))
+
+
+def _ica_block(rows, m, seed, chunk):
+    """Chunk ``chunk`` of the ``ica`` data: ``rows x m`` float32 mixtures of
+    Laplace, uniform and centred exponential sources (unit variance)."""
+    rng = np.random.default_rng([seed, chunk])
+    kinds = np.arange(m) % 3
+    S = np.empty((rows, m))
+    S[:, kinds == 0] = rng.laplace(size=(rows, int(np.sum(kinds == 0)))) / np.sqrt(2)
+    S[:, kinds == 1] = rng.uniform(-np.sqrt(3), np.sqrt(3), (rows, np.sum(kinds == 1)))
+    S[:, kinds == 2] = rng.exponential(size=(rows, int(np.sum(kinds == 2)))) - 1.0
+    return (S @ _ica_mixing(m, seed).T).astype(np.float32)
+
+
+def _ica_lazy(n_rows, m, chunk_rows, seed):
+    import dask.array as da
+
+    def block(block_info=None):
+        info = block_info[None]
+        return _ica_block(info["chunk-shape"][0], m, seed, info["chunk-location"][0])
+
+    return da.map_blocks(
+        block,
+        chunks=(_hsic_chunks(n_rows, chunk_rows), (m,)),
+        dtype=np.float32,
+        meta=np.empty((0, 0), dtype=np.float32),
+    )
+
+
+def _ica_in_memory(n_rows, m, chunk_rows, seed):
+    X = np.empty((n_rows, m), dtype=np.float32)
+    for chunk, start in enumerate(range(0, n_rows, chunk_rows)):
+        rows = min(chunk_rows, n_rows - start)
+        X[start : start + rows] = _ica_block(rows, m, seed, chunk)
+    return X
+
+
+def _ica_child(options, method, queue):
+    import dask
+    from sklearn.decomposition import FastICA
+
+    from skvcreg import VCRegICA
+    from skvcreg.metrics import amari_distance
+
+    m, seed, chunk = options["columns"], options["seed"], options["chunk_rows"]
+    if method == "dask":
+        X = _ica_lazy(options["rows"], m, chunk, seed)
+        estimator = VCRegICA(random_state=seed)
+    else:
+        X = _ica_in_memory(options["memory_rows"], m, chunk, seed)
+        estimator = (
+            VCRegICA(random_state=seed)
+            if method == "numpy"
+            else FastICA(whiten="unit-variance", max_iter=1000, random_state=seed)
+        )
+    with dask.config.set(scheduler="threads", num_workers=options["threads"]):
+        _, *figures = _measure(lambda: estimator.fit(X))
+    W = estimator.components_
+    queue.put((amari_distance(W, _ica_mixing(m, seed)), *figures))
+
+
+def part_ica(options):
+    """``VCRegICA.fit`` on a lazy dask array against in-memory fits on fewer
+    rows of the same data (VCRegICA and FastICA)."""
+    n, m = options["rows"], options["columns"]
+    options = {**options, "memory_rows": min(n, options["memory_rows"])}
+    print(
+        f"\n== ica: VCRegICA(random_state={options['seed']}).fit on a lazy {n} x {m} "
+        f"float32 dask array ({options['chunk_rows']}-row chunks, "
+        f"{options['threads']} dask threads) against in-memory fits on its first "
+        f"{options['memory_rows']} rows; Amari distance x100 (0 is perfect) =="
+    )
+    for method, label in (
+        ("dask", f"VCRegICA, dask, {n} rows"),
+        ("numpy", f"VCRegICA, numpy, {options['memory_rows']} rows"),
+        ("fastica", f"FastICA, numpy, {options['memory_rows']} rows"),
+    ):
+        amari, seconds, growth, before, reset = _in_child(_ica_child, options, method)
+        print(
+            f"{label:34s} Amari {100 * amari:7.3f}  {seconds:8.1f} s  peak RSS "
+            f"growth {_mib(growth)} (resident before: {_mib(before)})"
+            + ("" if reset else " [peak not reset]")
+        )
+
+
 # -------------------------------------------------------------------- main
 
-PARTS = {"hsic": part_hsic}
+PARTS = {"hsic": part_hsic, "ica": part_ica}
 
 
 def _header(args):
@@ -222,8 +322,14 @@ def _header(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=sorted(PARTS), required=True)
-    parser.add_argument("--rows", type=int, default=10**7)
-    parser.add_argument("--columns", type=int, default=32)
+    parser.add_argument("--rows", type=int, help="default: 10^7 (hsic), 2 x 10^7 (ica)")
+    parser.add_argument("--columns", type=int, help="default: 32 (hsic), 16 (ica)")
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        default=10**6,
+        help="rows of the in-memory fits of the ica part",
+    )
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument(
         "--threads", type=int, default=2, help="dask threads (memory grows with it)"
@@ -234,6 +340,9 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    rows, columns = {"ica": (2 * 10**7, 16)}.get(args.part, (10**7, 32))
+    args.rows = rows if args.rows is None else args.rows
+    args.columns = columns if args.columns is None else args.columns
     _header(args)
     PARTS[args.part]({key: getattr(args, key) for key in vars(args) if key != "part"})
 
