@@ -28,12 +28,21 @@ Parts (``--part``; each is a function registered in ``PARTS``):
   process. Prints the Amari distance to the true mixing, the wall time and the
   peak RSS growth of each fit.
 
+- ``grid``: ``GridSearchCV(VCRegICA(refine=False))`` over four projector
+  widths, 3 folds, on ``--rows x --columns`` mixtures (the ``ica`` data, in
+  memory) under joblib's loky backend, the dask backend on a
+  ``distributed.LocalCluster`` of ``--threads`` single-threaded worker
+  processes, and Ray's backend with ``--threads`` CPUs; each in its own process.
+  Prints the search's wall time (the cluster's start-up excluded) and whether
+  the mean scores equal loky's exactly.
+
 Run::
 
     python benchmarks/bench_scale.py --part hsic                  # 10^7 x 32
     python benchmarks/bench_scale.py --part hsic --rows 1000000   # quick check
     python benchmarks/bench_scale.py --part ica                   # 2 x 10^7 x 16
     python benchmarks/bench_scale.py --part ica --rows 100000000  # 10^8 x 16
+    python benchmarks/bench_scale.py --part grid                  # 20,000 x 6
 """
 
 import argparse
@@ -297,9 +306,87 @@ def part_ica(options):
         )
 
 
+# -------------------------------------------------------------------- grid
+
+
+def _grid_search(options):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from skvcreg import VCRegICA
+
+    m, seed = options["columns"], options["seed"]
+    X = _ica_in_memory(options["rows"], m, options["chunk_rows"], seed)
+    search = GridSearchCV(
+        VCRegICA(refine=False, random_state=seed),
+        {"projector_widths": [(8,), (16,), (32,), (64,)]},
+        cv=KFold(3),
+        n_jobs=options["threads"],
+    )
+    return search, X
+
+
+def _grid_child(options, backend, queue):
+    import joblib
+
+    search, X = _grid_search(options)
+    workers = options["threads"]
+    if backend == "dask":
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+        close = lambda: (client.close(), cluster.close())  # noqa: E731
+    elif backend == "ray":
+        import ray
+        from ray.util.joblib import register_ray
+
+        register_ray()
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        close = ray.shutdown
+    else:
+        close = lambda: None  # noqa: E731
+    try:
+        start = time.perf_counter()
+        with joblib.parallel_backend(backend):
+            search.fit(X)
+        elapsed = time.perf_counter() - start
+    finally:
+        close()
+    queue.put((search.cv_results_["mean_test_score"], elapsed))
+
+
+def part_grid(options):
+    """GridSearchCV over projector widths under joblib's loky, dask
+    (distributed.LocalCluster) and Ray backends: same scores, times."""
+    n, m = options["rows"], options["columns"]
+    print(
+        f"\n== grid: GridSearchCV(VCRegICA(refine=False), 4 projector widths, "
+        f"3 folds) on {n} x {m}, {options['threads']} workers per backend =="
+    )
+    reference = None
+    for backend in ("loky", "dask", "ray"):
+        try:
+            scores, seconds = _in_child(_grid_child, options, backend)
+        except (ImportError, RuntimeError) as error:
+            print(f"{backend:5s} not run: {error}")
+            continue
+        reference = scores if reference is None else reference
+        same = "identical" if np.array_equal(scores, reference) else "DIFFERENT"
+        print(
+            f"{backend:5s} {seconds:7.1f} s (cluster start-up excluded), scores "
+            f"{same} to loky's: {np.array2string(scores, precision=6)}"
+        )
+
+
 # -------------------------------------------------------------------- main
 
-PARTS = {"hsic": part_hsic, "ica": part_ica}
+PARTS = {"hsic": part_hsic, "ica": part_ica, "grid": part_grid}
 
 
 def _header(args):
@@ -340,7 +427,9 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    rows, columns = {"ica": (2 * 10**7, 16)}.get(args.part, (10**7, 32))
+    rows, columns = {"ica": (2 * 10**7, 16), "grid": (20_000, 6)}.get(
+        args.part, (10**7, 32)
+    )
     args.rows = rows if args.rows is None else args.rows
     args.columns = columns if args.columns is None else args.columns
     _header(args)
