@@ -557,9 +557,8 @@ def test_solver_leaves_a_frozen_projector_untouched():
     )
     before = [p.clone() for p in projector.parameters()]
     weights_before = encoder[0].weight.clone()
-    _, info = fit_embedder(
-        X, encoder, projector, TabularAugmentation(X), g, max_epochs=3, batch_size=16
-    )
+    chunks = lambda: ((X, TabularAugmentation(X)),)  # noqa: E731
+    _, info = fit_embedder(chunks, encoder, projector, g, max_epochs=3, batch_size=16)
     assert info["n_iter"] == 3 and not info["non_finite"]
     for p, q in zip(projector.parameters(), before, strict=True):
         assert torch.equal(p, q)
@@ -571,7 +570,6 @@ def test_solver_merges_a_last_batch_of_one_row():
     X = torch.randn(33, 3, generator=g)  # 33 = 2 * 16 + 1
     encoder = make_mlp_projector(3, (4,), generator=g, dtype=torch.float32)
     projector = make_mlp_projector(4, (4,), generator=g, dtype=torch.float32)
-    _, info = fit_embedder(
-        X, encoder, projector, TabularAugmentation(X), g, max_epochs=2, batch_size=16
-    )
+    chunks = lambda: ((X, TabularAugmentation(X)),)  # noqa: E731
+    _, info = fit_embedder(chunks, encoder, projector, g, max_epochs=2, batch_size=16)
     assert np.isfinite(info["loss_curve"]).all()
