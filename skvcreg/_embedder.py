@@ -161,8 +161,10 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         views (Zbontar et al., 2021), with its published off-diagonal weight
         ``5e-3``.
         ``"wmse"``: :func:`~skvcreg.losses.wmse_loss`, the mean squared distance
-        of the two views after whitening each over the batch (Ermolov et al.,
-        2021); it needs ``batch_size`` above the projector's output width.
+        of the two views after whitening them over the batch (Ermolov et al.,
+        2021); it needs ``2 * batch_size`` above the projector's output width
+        ``D`` (a much larger batch whitens better), and a last batch under
+        ``D / 2`` rows joins the previous one.
         These two use none of the three weights (a UserWarning says so when one
         is set away from its default), report no per-term curves, and need
         ``projector="mlp"`` or ``"random_mlp"``.
@@ -476,7 +478,9 @@ neighbor_interpolation`); ``0`` switches it off.
             generator.set_state(state["generator"])
         X = self._agree_on_data(
             comm,
-            lambda: self._validate(X, reset=state is None, min_samples=2),
+            lambda: self._check_rows(
+                self._validate(X, reset=state is None, min_samples=2)
+            ),
             generator if state is None else None,
         )
         if state is None:
@@ -599,11 +603,13 @@ neighbor_interpolation`); ``0`` switches it off.
                     UserWarning,
                     stacklevel=4,
                 )
-        if self.loss == "wmse" and self.batch_size <= self.projector_widths[-1]:
+        if self.batch_size < self._min_batch_rows():
             raise ValueError(
-                "loss='wmse' whitens the projector's output over each batch, which "
-                f"needs more rows than its width: batch_size={self.batch_size} must "
-                f"exceed projector_widths[-1]={self.projector_widths[-1]}."
+                "loss='wmse' whitens the projector's output over the 2n stacked rows "
+                "of a batch's two views, which needs 2n above its width: "
+                f"2 * batch_size = {2 * self.batch_size} must exceed "
+                f"projector_widths[-1] = {self.projector_widths[-1]} (a batch much "
+                "larger than the width whitens better)."
             )
         device = resolve_device(self.device)
         comm = process_group()
@@ -648,6 +654,23 @@ neighbor_interpolation`); ``0`` switches it off.
                 "non-numeric columns first, for instance with "
                 "sklearn.preprocessing.OneHotEncoder."
             ) from error
+
+    def _min_batch_rows(self):
+        """The fewest rows of a batch: 2, or for W-MSE over half the output width."""
+        if self.loss == "wmse":
+            return int(self.projector_widths[-1]) // 2 + 1
+        return 2
+
+    def _check_rows(self, X):
+        """Return ``X``, or raise if it has fewer rows than one batch needs."""
+        need = self._min_batch_rows()
+        if X.shape[0] < need:
+            raise ValueError(
+                f"loss='wmse' needs batches of at least {need} rows (over half the "
+                f"projector's output width {self.projector_widths[-1]}), but X has "
+                f"{X.shape[0]} rows."
+            )
+        return X
 
     def _check_block(self, block):
         """Validate one computed block of a dask array (NaN, infinity, dtype)."""
@@ -718,7 +741,9 @@ neighbor_interpolation`); ``0`` switches it off.
         if is_dask_array(X):
             X = self._agree_on_data(
                 comm,
-                lambda: check_dask_array(self, X, reset=True, min_samples=2),
+                lambda: self._check_rows(
+                    check_dask_array(self, X, reset=True, min_samples=2)
+                ),
                 generator,
             )
             mean, var, peak = scaled_column_moments(X, self._check_block)
@@ -726,11 +751,12 @@ neighbor_interpolation`); ``0`` switches it off.
                 *_statistics_from_moments(mean, var, peak, X.shape[0])
             )
             chunks = self._dask_chunks(X, generator, device)
-            first = X[slice(*row_ranges(X.chunks[0])[0])].compute()
+            ranges = row_ranges(X.chunks[0], self._min_batch_rows())
+            first = X[slice(*ranges[0])].compute()
             check_rows = self._check_block(first)
         else:
             X = self._agree_on_data(
-                comm, lambda: self._validate(X, reset=True), generator
+                comm, lambda: self._check_rows(self._validate(X, reset=True)), generator
             )
             self._set_standardization(*_column_statistics(X))
             X_train = self._training_tensor(X, device)
@@ -746,7 +772,7 @@ neighbor_interpolation`); ``0`` switches it off.
 
     def _dask_chunks(self, X, generator, device):
         """The epochs' chunks of a dask array: its row chunks in random order."""
-        ranges = row_ranges(X.chunks[0])
+        ranges = row_ranges(X.chunks[0], self._min_batch_rows())
 
         def chunks():
             order = [0]
@@ -819,6 +845,7 @@ neighbor_interpolation`); ``0`` switches it off.
             variance_weight=self.variance_weight,
             covariance_weight=self.covariance_weight,
             separable_projector=separable_projector,
+            output_width=self.projector_widths[-1],
         )
 
     def _set_standardization(self, mean, scale, constant):

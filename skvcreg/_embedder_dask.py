@@ -96,16 +96,17 @@ def scaled_column_moments(X, check_block):
     return np.asarray(mean), np.asarray(var), peak
 
 
-def row_ranges(row_chunks):
-    """``(start, stop)`` of each row chunk, a chunk under 2 rows joined to a neighbour.
+def row_ranges(row_chunks, min_rows=2):
+    """``(start, stop)`` of each row chunk; one under ``min_rows`` joins a neighbour.
 
-    Training draws its batches within a chunk, and a batch needs two rows.
+    Training draws its batches within a chunk, and a batch needs two rows (W-MSE
+    more).
     """
     ranges, start = [], 0
     for size in row_chunks:
         if size == 0:
             continue
-        if ranges and (size < 2 or ranges[-1][1] - ranges[-1][0] < 2):
+        if ranges and (size < min_rows or ranges[-1][1] - ranges[-1][0] < min_rows):
             ranges[-1][1] = start + size
         else:
             ranges.append([start, start + size])

@@ -3,7 +3,8 @@
 Each loss is a callable ``loss_fn(Z, Z_prime=None) -> (loss, terms)`` on the
 projector outputs of the views of one batch (``Z_prime`` is ``None`` for a one-view
 loss, whose attribute ``n_views`` is 1), returning the scalar to minimise and a dict
-of the unweighted terms kept for the training curves. The solver calls it on the
+of the unweighted terms kept for the training curves; its attribute
+``min_batch_rows`` is the fewest rows a batch may have. The solver calls it on the
 global batch (all ranks' rows, in a distributed fit) and knows nothing of its
 formula; the formulas themselves live in :mod:`skvcreg.losses`, and this module only
 picks and weights them. The loop checks the loss for NaN itself, so the terms are
@@ -39,7 +40,7 @@ def _standardize_columns(Y: Tensor, eps: float = 1e-4) -> Tensor:
 class _VICReg:
     """:func:`~skvcreg.losses.vicreg_terms`, weighted (two views)."""
 
-    n_views = 2
+    n_views, min_batch_rows = 2, 2
 
     def __init__(self, invariance_weight, variance_weight, covariance_weight):
         self.weights = {
@@ -56,7 +57,7 @@ class _VICReg:
 class _VCReg:
     """:func:`~skvcreg.losses.vcreg_loss`'s terms, weighted (one view)."""
 
-    n_views = 1
+    n_views, min_batch_rows = 1, 2
 
     def __init__(self, variance_weight, covariance_weight):
         self.weights = {"variance": variance_weight, "covariance": covariance_weight}
@@ -82,6 +83,8 @@ class _SeparableHSIC:
     the projector outputs. Conventions of :func:`~skvcreg.losses.vicreg_terms`:
     the two views' variance terms averaged, their covariance terms summed.
     """
+
+    min_batch_rows = 2
 
     def __init__(self, projector, n_views, weights):
         self.projector = projector
@@ -116,8 +119,9 @@ class _Unweighted:
 
     n_views = 2
 
-    def __init__(self, function):
+    def __init__(self, function, min_batch_rows=2):
         self.function = function
+        self.min_batch_rows = min_batch_rows
 
     def __call__(self, Z, Z_prime=None):
         return self.function(Z, Z_prime, **_UNCHECKED), {}
@@ -130,6 +134,7 @@ def make_training_loss(
     variance_weight=25.0,
     covariance_weight=1.0,
     separable_projector=None,
+    output_width=None,
 ):
     """The training loss ``loss_fn(Z, Z_prime=None) -> (loss, terms)`` called ``name``.
 
@@ -147,11 +152,14 @@ def make_training_loss(
     separable_projector : torch.nn.Module, default=None
         The frozen separable projector, for ``"vicreg"`` and ``"vcreg"`` only: the
         loss then takes the representations and applies it itself.
+    output_width : int, default=None
+        Width ``D`` of the projector's output, for ``"wmse"``, which whitens the
+        ``2n`` stacked rows of a batch and so needs ``n > D / 2`` rows.
 
     Returns
     -------
     callable
-        The loss, with an attribute ``n_views`` (1 or 2).
+        The loss, with attributes ``n_views`` (1 or 2) and ``min_batch_rows``.
     """
     if name not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {LOSS_NAMES}, got {name!r}.")
@@ -172,5 +180,6 @@ def make_training_loss(
         return _VCReg(*weights[1:])
     if name == "vicreg":
         return _VICReg(*weights)
-    function = losses.barlow_twins_loss if name == "barlow_twins" else losses.wmse_loss
-    return _Unweighted(function)
+    if name == "barlow_twins":
+        return _Unweighted(losses.barlow_twins_loss)
+    return _Unweighted(losses.wmse_loss, min_batch_rows=int(output_width) // 2 + 1)

@@ -58,14 +58,15 @@ def _view(augmentation, X_batch, generator):
     return view
 
 
-def _batches(n, batch_size, generator, device):
-    """Shuffled index batches of at most ``batch_size`` rows, none of a single row.
+def _batches(n, batch_size, generator, device, min_rows=2):
+    """Shuffled index batches of at most ``batch_size`` rows, none under ``min_rows``.
 
-    A last batch of one row (the covariance needs two) joins the previous batch.
+    A last batch under ``min_rows`` rows (the covariance needs two; W-MSE more than
+    half the embedding width) joins the previous batch.
     """
     order = torch.randperm(n, generator=generator, device=generator.device).to(device)
     batches = list(torch.split(order, min(batch_size, n)))
-    if len(batches) > 1 and len(batches[-1]) < 2:
+    if len(batches) > 1 and len(batches[-1]) < min_rows:
         batches[-2] = torch.cat(batches[-2:])
         batches.pop()
     return batches
@@ -367,8 +368,10 @@ class _Training:
     def epoch(self, chunks, batch_size):
         """One pass over the chunks; the row-weighted means, or None if non-finite."""
         totals, rows = None, 0
+        min_rows = getattr(self.loss_fn, "min_batch_rows", 2)
         for X, augmentation in chunks():
-            for index in _batches(X.shape[0], batch_size, self.generator, X.device):
+            n, device = X.shape[0], X.device
+            for index in _batches(n, batch_size, self.generator, device, min_rows):
                 values = self.step(X[index], augmentation)
                 if values is None:
                     return None
@@ -424,8 +427,9 @@ def fit_embedder(
         ``loss_fn(Z, Z_prime) -> (loss, terms)`` on the projector outputs of the
         views of a batch (``loss_fn(Z)`` when its attribute ``n_views`` is 1), with
         ``terms`` a dict of the unweighted terms to report
-        (:func:`skvcreg._embedder_loss.make_training_loss`). ``None`` is VICReg
-        with the weights ``25 / 25 / 1``.
+        (:func:`skvcreg._embedder_loss.make_training_loss`); a last batch under
+        its attribute ``min_batch_rows`` (default 2) joins the previous one.
+        ``None`` is VICReg with the weights ``25 / 25 / 1``.
     batch_size : int, default=128
         Rows per mini-batch (global, over all ranks), capped at a chunk's rows.
     max_epochs : int, default=100
