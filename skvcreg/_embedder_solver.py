@@ -128,13 +128,38 @@ class _GatherRows(torch.autograd.Function):
         return grad[ctx.start : ctx.stop], None, None, None
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward sums the incoming gradients over ranks.
+
+    Every rank's loss depends on the sum through its own rows only, so the
+    gradient of the (common) loss with respect to the sum is the sum over ranks
+    of what each rank back-propagates.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor, group):
+        import torch.distributed as dist
+
+        ctx.group = group
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, group=group)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad, None
+
+
 class _SyncBatchNorm(nn.Module):
     """A batch-norm layer normalising with the statistics of the global batch.
 
     Wraps (and trains in place) the ``BatchNorm1d`` it replaces during a
     distributed fit: the per-feature sums and sums of squares of the local rows are
-    all-reduced (in float64, with a differentiable all-reduce whose backward sums
-    the gradients of the global statistics over ranks), so each rank normalises its
+    all-reduced (in float64, by ``_SumOverRanks``), so each rank normalises its
     rows exactly as one process would normalise the global batch, and the running
     statistics move identically on every rank. ``torch.nn.SyncBatchNorm`` serves
     GPUs only; this also runs on CPUs with gloo.
@@ -149,12 +174,10 @@ class _SyncBatchNorm(nn.Module):
         bn = self.batch_norm
         if not bn.training:
             return bn(x)
-        from torch.distributed.nn.functional import all_reduce
-
         x64 = x.to(torch.float64)
         count = x64.new_full((1,), float(x.shape[0]))
         local = torch.cat([x64.sum(dim=0), x64.square().sum(dim=0), count])
-        total = all_reduce(local, group=self.communicator.group)
+        total = _SumOverRanks.apply(local, self.communicator.group)
         width = x.shape[1]
         n = total[-1]
         mean = total[:width] / n
