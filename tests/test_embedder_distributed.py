@@ -80,6 +80,16 @@ def _one_step_gradients(communicator):
     }
 
 
+try:
+    import dask.array
+
+    def _dask_array(X):
+        return dask.array.from_array(X, chunks=(90, -1))
+
+except ImportError:  # dask is optional
+    _dask_array = None
+
+
 def _fitted(model, X):
     return {
         "loss_curve": model.loss_curve_,
@@ -118,6 +128,9 @@ def _rank_main(rank, port, out_dir):
         results["unseeded"] = _fitted(unseeded, X)
         partial = VCRegEmbedder(**SMALL).partial_fit(X[:100]).partial_fit(X[100:])
         results["partial"] = _fitted(partial, X)
+        if _dask_array is not None:
+            streamed = VCRegEmbedder(**SMALL).fit(_dask_array(X))
+            results["dask"] = _fitted(streamed, X)
         results["width_error"] = _error(
             lambda: VCRegEmbedder(**SMALL).fit(X if rank == 0 else X[:, :-1])
         )
@@ -204,7 +217,8 @@ def test_gradients_of_a_step_are_those_of_the_global_batch(ranks):
 
 
 def test_every_rank_ends_with_the_same_model(ranks):
-    for scenario in ("fit", "unseeded", "partial"):
+    scenarios = ("fit", "unseeded", "partial", "dask")  # dask: when installed
+    for scenario in (name for name in scenarios if name in ranks[0]):
         _assert_same_model(ranks[0][scenario], ranks[1][scenario])
         assert_array_equal(ranks[0][scenario]["Z"], ranks[1][scenario]["Z"])
 
@@ -222,6 +236,9 @@ def test_two_ranks_train_as_one_process_on_the_same_global_batches(ranks):
     assert_allclose(fit["Z"], single["Z"], rtol=1e-3, atol=1e-4)
     partial = VCRegEmbedder(**SMALL).partial_fit(X[:100]).partial_fit(X[100:])
     assert_allclose(ranks[0]["partial"]["Z"], partial.transform(X), atol=1e-4)
+    if _dask_array is not None:  # streamed chunks, in the same order
+        streamed = VCRegEmbedder(**SMALL).fit(_dask_array(X))
+        assert_allclose(ranks[0]["dask"]["Z"], streamed.transform(X), atol=1e-4)
 
 
 def test_ranks_given_different_widths_all_raise(ranks):
