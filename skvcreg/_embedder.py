@@ -17,9 +17,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._dask_data import is_dask_array
 from ._embedder_dask import (
     check_dask_array,
-    is_dask_array,
     row_ranges,
     scaled_column_moments,
     transform_lazily,
@@ -741,9 +741,7 @@ neighbor_interpolation`); ``0`` switches it off.
         if is_dask_array(X):
             X = self._agree_on_data(
                 comm,
-                lambda: self._check_rows(
-                    check_dask_array(self, X, reset=True, min_samples=2)
-                ),
+                lambda: self._check_rows(check_dask_array(self, X, reset=True)),
                 generator,
             )
             mean, var, peak = scaled_column_moments(X, self._check_block)

@@ -5,67 +5,41 @@ array, which a user can only make with dask imported. Every check runs eagerly o
 the array's metadata or chunk by chunk, so the whole array is never in memory:
 
 - :func:`check_dask_array` checks what the metadata tell (dimensions, dtype, width,
-  number of rows) before anything is computed;
+  number of rows) before anything is computed, with the checks that
+  :mod:`skvcreg._dask_data` shares with ``VCRegICA``;
 - :func:`scaled_column_moments` reduces over the row chunks (dask reductions) for
   the standardisation, checking each chunk as it is computed;
 - :func:`row_ranges` cuts the rows into the chunks that training streams;
 - :func:`transform_lazily` maps the encoder over the blocks.
 """
 
-import math
-import sys
-
 import numpy as np
 from sklearn.utils.validation import validate_data
 
+from . import _dask_data
+
 __all__ = [
     "check_dask_array",
-    "is_dask_array",
     "row_ranges",
     "scaled_column_moments",
     "transform_lazily",
 ]
 
 
-def is_dask_array(X):
-    """Whether ``X`` is a dask array (``False`` when dask was never imported)."""
-    module = sys.modules.get("dask.array")
-    return module is not None and isinstance(X, module.Array)
-
-
-def check_dask_array(estimator, X, *, reset, min_samples=1):
+def check_dask_array(estimator, X, *, reset):
     """Check a dask array from its metadata; return it with one column chunk.
 
-    The dimensions, the dtype, the width (with scikit-learn's message, through
-    ``validate_data(..., skip_check_array=True)``) and the number of rows are
-    checked without computing the array; unknown row-chunk sizes are computed
-    (one pass, chunk by chunk). NaN and infinity are found when the chunks are.
+    The checks of :func:`skvcreg._dask_data.check_dask_array` (dimensions, known
+    row counts, dtype, at least two rows, the fitted width with scikit-learn's
+    message), then the bookkeeping of ``n_features_in_`` and feature names that
+    ``validate_data(..., skip_check_array=True)`` does. NaN and infinity are found
+    when the chunks are computed.
     """
-    name = type(estimator).__name__
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2D array, got a {X.ndim}D dask array of shape {X.shape} "
-            "instead; reshape it, for instance with X.reshape(-1, 1) for a single "
-            "feature."
-        )
-    if X.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported; the dask array is {X.dtype}.")
-    if X.dtype.kind not in "biuf":
-        raise ValueError(
-            f"{name} needs numeric features; the dask array has dtype {X.dtype}. "
-            "Encode non-numeric columns first, for instance with "
-            "sklearn.preprocessing.OneHotEncoder."
-        )
+    n_features = None if reset else estimator.n_features_in_
+    X = _dask_data.check_dask_array(
+        X, n_features=n_features, what=type(estimator).__name__
+    )
     validate_data(estimator, X, reset=reset, skip_check_array=True)
-    if any(math.isnan(size) for size in X.chunks[0]):
-        X = X.compute_chunk_sizes()
-    if X.shape[0] < min_samples:
-        raise ValueError(
-            f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a "
-            f"minimum of {min_samples} is required by {name}."
-        )
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
     return X
 
 

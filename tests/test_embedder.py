@@ -911,11 +911,15 @@ def test_dask_fit_with_one_chunk_is_the_numpy_fit(wine):
     assert_allclose(model.transform(X), _small().fit(X).transform(X), atol=1e-6)
 
 
-def test_dask_fit_merges_a_one_row_chunk_and_computes_unknown_chunks(wine):
+def test_dask_fit_merges_a_one_row_chunk_and_needs_known_chunks(wine):
     X, _ = wine
     dask_X = _dask_array(X, ((59, 59, 59, 1), (13,)))
-    model = _small(max_epochs=2).fit(dask_X[dask_X[:, 0] > 0])  # unknown chunks
+    model = _small(max_epochs=2).fit(dask_X)
     assert model.n_features_in_ == 13 and np.isfinite(model.loss_curve_).all()
+    selected = dask_X[dask_X[:, 0] > 12]  # boolean indexing: unknown chunk sizes
+    with pytest.raises(ValueError, match=r"call X.compute_chunk_sizes\(\) first"):
+        _small().fit(selected)
+    _small(max_epochs=1).fit(selected.compute_chunk_sizes())
     assert _embedder_dask.row_ranges((59, 59, 59, 1)) == [
         (0, 59),
         (59, 118),
@@ -969,7 +973,7 @@ def test_dask_errors_match_numpy_and_come_early(wine):
         model.transform(da.from_array(X[:, 0]))
     with pytest.raises(ValueError, match="Complex data not supported"):
         _small().fit(da.from_array(X + 1j))
-    with pytest.raises(ValueError, match="needs numeric features"):
+    with pytest.raises(ValueError, match="X must hold real numbers; its dtype is"):
         _small().fit(da.from_array(X.astype(str)))
     with pytest.raises(ValueError, match=r"1 sample\(s\) .* minimum of 2"):
         _small().fit(da.from_array(X[:1]))
