@@ -34,10 +34,13 @@ def is_dask_array(X):
     return module is not None and isinstance(X, module.Array)
 
 
-def check_dask_array(X, *, n_features=None, what="VCRegICA", input_name="X"):
+def check_dask_array(
+    X, *, n_features=None, what="VCRegICA", input_name="X", min_samples=2
+):
     """The checks of ``validate_data`` that need no computation, for a dask
     array: two dimensions, known row counts, a real numeric dtype (integers and
-    booleans become float64, lazily), the expected width. Returns ``X`` with
+    booleans become float64, lazily), at least ``min_samples`` rows, the
+    expected width. Returns ``X`` with
     its columns in one chunk, float32 or float64. NaN and infinity are found by
     the reductions that follow (:func:`finite_moments`)."""
     import dask.array as da
@@ -60,10 +63,10 @@ def check_dask_array(X, *, n_features=None, what="VCRegICA", input_name="X"):
         )
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    if X.shape[0] < 2:
+    if X.shape[0] < min_samples:
         raise ValueError(
             f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a "
-            f"minimum of 2 is required by {what}."
+            f"minimum of {min_samples} is required by {what}."
         )
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(

@@ -30,14 +30,18 @@ def check_dask_array(estimator, X, *, reset):
     """Check a dask array from its metadata; return it with one column chunk.
 
     The checks of :func:`skvcreg._dask_data.check_dask_array` (dimensions, known
-    row counts, dtype, at least two rows, the fitted width with scikit-learn's
-    message), then the bookkeeping of ``n_features_in_`` and feature names that
-    ``validate_data(..., skip_check_array=True)`` does. NaN and infinity are found
-    when the chunks are computed.
+    row counts, dtype, at least two rows to fit and one to transform, the
+    fitted width with scikit-learn's message), then the bookkeeping of
+    ``n_features_in_`` and feature names that ``validate_data(...,
+    skip_check_array=True)`` does. NaN and infinity are found when the chunks
+    are computed.
     """
     n_features = None if reset else estimator.n_features_in_
     X = _dask_data.check_dask_array(
-        X, n_features=n_features, what=type(estimator).__name__
+        X,
+        n_features=n_features,
+        what=type(estimator).__name__,
+        min_samples=2 if reset else 1,
     )
     validate_data(estimator, X, reset=reset, skip_check_array=True)
     return X

@@ -397,9 +397,7 @@ default="unit-variance"
         _check_widths_and_bandwidths(self.projector_widths, self.bandwidths)
         if is_dask_array(X):
             X = check_dask_array(X)
-            self.n_features_in_ = X.shape[1]
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+            validate_data(self, X, skip_check_array=True)  # n_features_in_
         else:
             X = validate_data(
                 self,
@@ -490,7 +488,7 @@ default="unit-variance"
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            X = check_dask_array(X, n_features=self.n_features_in_)
+            X = check_dask_array(X, n_features=self.n_features_in_, min_samples=1)
             return self._unmix(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], copy=copy, reset=False
@@ -518,7 +516,10 @@ default="unit-variance"
         m = self.components_.shape[0]
         if is_dask_array(X):
             X = check_dask_array(
-                X, n_features=m, what="VCRegICA.inverse_transform (components)"
+                X,
+                n_features=m,
+                what="VCRegICA.inverse_transform (components)",
+                min_samples=1,
             )
             return lazy_affine(X, self.mixing_, offset_after=self.mean_)
         X = check_array(X, dtype=[np.float64, np.float32], copy=copy)

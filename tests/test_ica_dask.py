@@ -153,3 +153,12 @@ def test_fit_on_a_distributed_cluster():
         S = est.transform(da.from_array(X, chunks=(4000, 3))).compute()
     assert amari_distance(est.components_, A) < 0.05
     np.testing.assert_allclose(S, est.transform(X), rtol=1e-6, atol=1e-9)
+
+
+def test_one_row_dask_array_is_transformed():
+    X, _ = _mixtures()
+    est = VCRegICA(random_state=0).fit(X)
+    one = da.from_array(X[:1], chunks=(1, 3))
+    np.testing.assert_allclose(est.transform(one).compute(), est.transform(X[:1]))
+    with pytest.raises(ValueError, match="minimum of 2 is required by VCRegICA"):
+        VCRegICA().fit(one)
