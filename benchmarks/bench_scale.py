@@ -36,6 +36,11 @@ Parts (``--part``; each is a function registered in ``PARTS``):
   Prints the search's wall time (the cluster's start-up excluded) and whether
   the mean scores equal loky's exactly.
 
+- ``ddp``: ``examples/ddp_embedder.py`` (VCRegEmbedder on digits for
+  ``--epochs`` epochs, global batch 256, ``--torch-threads`` per process) as one
+  plain process and as two gloo ranks under ``torchrun``: the time per epoch of
+  each and the largest relative difference of their loss curves.
+
 Run::
 
     python benchmarks/bench_scale.py --part hsic                  # 10^7 x 32
@@ -43,6 +48,7 @@ Run::
     python benchmarks/bench_scale.py --part ica                   # 2 x 10^7 x 16
     python benchmarks/bench_scale.py --part ica --rows 100000000  # 10^8 x 16
     python benchmarks/bench_scale.py --part grid                  # 20,000 x 6
+    python benchmarks/bench_scale.py --part ddp
 """
 
 import argparse
@@ -384,9 +390,53 @@ def part_grid(options):
         )
 
 
+# --------------------------------------------------------------------- ddp
+
+
+def part_ddp(options):
+    """``examples/ddp_embedder.py`` (VCRegEmbedder on digits, fixed epochs) as
+    one plain process and as a two-process gloo job under torchrun: loss curves
+    and time per epoch."""
+    import subprocess
+    import sys
+    import tempfile
+
+    script = os.path.join(os.path.dirname(__file__), "..", "examples")
+    script = os.path.join(script, "ddp_embedder.py")
+    epochs, threads = options["epochs"], options["torch_threads"]
+    print(
+        f"\n== ddp: VCRegEmbedder on digits, {epochs} epochs, global batch 256, "
+        f"{threads} torch thread(s) per process: 1 process against 2 gloo ranks =="
+    )
+    curves = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for processes in (1, 2):
+            curve = os.path.join(folder, f"curve{processes}.npy")
+            arguments = [script, "--epochs", str(epochs), "--threads", str(threads)]
+            arguments += ["--curve-file", curve]
+            if processes == 1:
+                command = [sys.executable, *arguments]
+            else:
+                command = [sys.executable, "-m", "torch.distributed.run"]
+                command += ["--nproc-per-node", str(processes), *arguments]
+            output = subprocess.run(
+                command, capture_output=True, text=True, check=True
+            ).stdout
+            per_epoch = [line for line in output.splitlines() if "per epoch" in line]
+            print(f"{processes} process(es): {per_epoch[0]}")
+            curves[processes] = np.load(curve)
+    gap = np.max(np.abs(curves[2] - curves[1]) / np.abs(curves[1]))
+    print(f"loss curves, largest relative difference 2 ranks vs 1 process: {gap:.1e}")
+
+
 # -------------------------------------------------------------------- main
 
-PARTS = {"hsic": part_hsic, "ica": part_ica, "grid": part_grid}
+PARTS = {
+    "hsic": part_hsic,
+    "ica": part_ica,
+    "grid": part_grid,
+    "ddp": part_ddp,
+}
 
 
 def _header(args):
@@ -426,6 +476,10 @@ def main(argv=None):
         "--bandwidth", default="median", help="'median' or one float for every column"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=20, help="ddp part")
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="ddp part, per process"
+    )
     args = parser.parse_args(argv)
     rows, columns = {"ica": (2 * 10**7, 16), "grid": (20_000, 6)}.get(
         args.part, (10**7, 32)

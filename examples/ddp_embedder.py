@@ -47,6 +47,9 @@ def _arguments():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--curve-file", default=None, help="save the loss curve (numpy .npy) here"
+    )
     return parser.parse_args()
 
 
@@ -101,6 +104,8 @@ def main():
                 f"{elapsed / embedder.n_iter_:.2f} s per epoch"
             )
             print("loss curve:", np.array2string(embedder.loss_curve_, precision=3))
+            if args.curve_file:
+                np.save(args.curve_file, embedder.loss_curve_)
             probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
             probe.fit(embedder.transform(X_train), y_train)
             accuracy = probe.score(embedder.transform(X_test), y_test)
