@@ -81,6 +81,9 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
+    # Scripts not named plot_* (such as the torchrun script ddp_embedder.py) are
+    # not gallery examples.
+    "ignore_pattern": r"^(?!plot_).*\.py$",
     "abort_on_example_error": True,
     "doc_module": ("skvcreg",),
     "backreferences_dir": "generated/backreferences",

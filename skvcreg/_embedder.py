@@ -1,6 +1,7 @@
 """VCRegEmbedder: self-supervised representations of tabular data (estimator layer)."""
 
 import copy
+import hashlib
 import warnings
 from numbers import Integral, Real
 
@@ -14,9 +15,17 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._embedder_solver import fit_embedder
+from ._dask_data import is_dask_array
+from ._embedder_dask import (
+    check_dask_array,
+    row_ranges,
+    scaled_column_moments,
+    transform_lazily,
+)
+from ._embedder_loss import LOSS_NAMES, make_training_loss
+from ._embedder_solver import fit_embedder, process_group
 from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from .augmentations import TabularAugmentation
 from .projectors._mlp import make_mlp_projector
@@ -57,19 +66,49 @@ def _column_statistics(X):
     peak = np.abs(X).max(axis=0)
     peak = np.where(peak > 0, peak, 1.0)
     scaled = X / peak
-    mean = scaled.mean(axis=0)
-    var = scaled.var(axis=0)
-    n_eps = X.shape[0] * np.finfo(np.float64).eps
+    return _statistics_from_moments(
+        scaled.mean(axis=0), scaled.var(axis=0), peak, X.shape[0]
+    )
+
+
+def _statistics_from_moments(mean, var, peak, n_samples):
+    """``_column_statistics`` from the moments of the columns divided by ``peak``."""
+    n_eps = n_samples * np.finfo(np.float64).eps
     constant = var <= n_eps * var + (n_eps * mean) ** 2
     return mean * peak, np.sqrt(var) * peak, constant
+
+
+def _to_cpu(state):
+    """A copy of a (nested) optimizer state with every tensor on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: _to_cpu(value) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_to_cpu(value) for value in state)
+    return copy.deepcopy(state)
+
+
+# Parameters that fix the networks and the loss: partial_fit cannot change them.
+_NETWORK_PARAMS = (
+    "n_components",
+    "encoder_widths",
+    "projector",
+    "projector_widths",
+    "loss",
+)
+# Parameters whose values may differ between the ranks of a distributed fit.
+_RANK_LOCAL_PARAMS = ("augmentation", "device", "random_state", "verbose")
+_TERMS = ("invariance", "variance", "covariance")
 
 
 class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Self-supervised representation of tabular data trained with VICReg or VCReg.
 
     An MLP encoder maps each (standardised) row to ``n_components`` features. During
-    ``fit`` a projector maps the encoder's output to a wider space where the VICReg
-    loss (Bardes, Ponce & LeCun, 2022) of two random views of each row is minimised:
+    training a projector maps the encoder's output to a wider space where a
+    self-supervised loss of two random views of each row is minimised; by default
+    (``loss="vicreg"``) the VICReg loss (Bardes, Ponce & LeCun, 2022):
 
     ``loss = lam * s(Z, Z') + mu * (v(Z) + v(Z')) / 2 + nu * (c(Z) + c(Z'))``
 
@@ -78,9 +117,16 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     covariances (:mod:`skvcreg.losses`). The two variance terms are *averaged*, as in
     the reference code whose weights ``25 / 25 / 1`` are the defaults (the paper's
     sum corresponds to ``variance_weight=50``). With ``invariance_weight=0`` one
-    view per batch is drawn and only VCReg (``mu * v + nu * c``) is minimised.
-    No labels are used. :meth:`transform` returns the encoder's output; the
-    projector serves only during training and is discarded.
+    view per batch is drawn and only VCReg (``mu * v + nu * c``) is minimised;
+    Barlow Twins and W-MSE are the other choices of ``loss``. No labels are used.
+    :meth:`transform` returns the encoder's output; the projector serves only
+    during training.
+
+    Training takes an in-memory array (:meth:`fit`), a stream of row chunks
+    (:meth:`partial_fit`, which ``dask_ml.wrappers.Incremental`` drives), a dask
+    array (:meth:`fit` streams its chunks, :meth:`transform` is lazy), and runs on
+    the ranks of a ``torch.distributed`` job (DDP) when a process group is
+    initialised: see the user guide's section on large data and several processes.
 
     Parameters
     ----------
@@ -104,6 +150,24 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``"separable"`` these are the widths of the per-column feature map, whose
         output has ``n_components * projector_widths[-1]`` columns: keep them small
         (for instance ``(16,)``).
+    loss : {"vicreg", "vcreg", "barlow_twins", "wmse"}, default="vicreg"
+        The self-supervised loss of the projector's outputs, from
+        :mod:`skvcreg.losses`.
+        ``"vicreg"``: the loss above, weighted by the three weights below;
+        ``invariance_weight=0`` makes it ``"vcreg"``.
+        ``"vcreg"``: one view per batch and ``mu * v(Z) + nu * c(Z)``
+        (:func:`~skvcreg.losses.vcreg_loss`); ``invariance_weight`` is not used.
+        ``"barlow_twins"``: :func:`~skvcreg.losses.barlow_twins_loss` of the two
+        views (Zbontar et al., 2021), with its published off-diagonal weight
+        ``5e-3``.
+        ``"wmse"``: :func:`~skvcreg.losses.wmse_loss`, the mean squared distance
+        of the two views after whitening them over the batch (Ermolov et al.,
+        2021); it needs ``2 * batch_size`` above the projector's output width
+        ``D`` (a much larger batch whitens better), and a last batch under
+        ``D / 2`` rows joins the previous one.
+        These two use none of the three weights (a UserWarning says so when one
+        is set away from its default), report no per-term curves, and need
+        ``projector="mlp"`` or ``"random_mlp"``.
     invariance_weight : float, default=25.0
         ``lam``, weight of the invariance term; ``0`` trains pure VCReg.
     variance_weight : float, default=25.0
@@ -129,7 +193,8 @@ neighbor_interpolation`); ``0`` switches it off.
         Standard deviation of the Gaussian noise added to the standardised features.
     batch_size : int, default=128
         Rows per mini-batch, at least 2 (the covariance needs two rows); capped at
-        the number of samples.
+        the number of samples, or of rows in a chunk. In a distributed fit this is
+        the global batch, shared among the ranks.
     max_epochs : int, default=100
         Maximum number of passes over the data.
     learning_rate : float, default=3e-3
@@ -173,10 +238,11 @@ neighbor_interpolation`); ``0`` switches it off.
     invariance_curve_, variance_curve_, covariance_curve_ : ndarray of shape \
 (`n_iter_`,)
         Mean unweighted loss terms of each epoch (variance averaged over the two
-        views, covariance summed).
+        views, covariance summed), for ``loss="vicreg"`` and ``"vcreg"`` (whose
+        invariance is 0); not set for the other losses.
     converged_ : bool
         Whether training stopped on a loss plateau (at the latest at
-        ``max_epochs``).
+        ``max_epochs``); always False after :meth:`partial_fit`.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -222,6 +288,12 @@ neighbor_interpolation`); ``0`` switches it off.
     Enforces Pairwise Independence in Self-Supervised Representations",
     arXiv:2209.14905.
 
+    J. Zbontar, L. Jing, I. Misra, Y. LeCun and S. Deny, "Barlow Twins:
+    Self-Supervised Learning via Redundancy Reduction", ICML 2021.
+
+    A. Ermolov, A. Siarohin, E. Sangineto and N. Sebe, "Whitening for
+    Self-Supervised Representation Learning", ICML 2021.
+
     Q. Garrido, R. Balestriero, L. Najman and Y. LeCun, "RankMe: Assessing the
     Downstream Performance of Pretrained Self-Supervised Representations by Their
     Rank", ICML 2023.
@@ -245,6 +317,7 @@ neighbor_interpolation`); ``0`` switches it off.
         "encoder_widths": [tuple, list],
         "projector": [StrOptions({"mlp", "random_mlp", "separable"})],
         "projector_widths": [tuple, list],
+        "loss": [StrOptions(set(LOSS_NAMES))],
         "invariance_weight": [Interval(Real, 0, None, closed="left")],
         "variance_weight": [Interval(Real, 0, None, closed="left")],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
@@ -272,6 +345,7 @@ neighbor_interpolation`); ``0`` switches it off.
         encoder_widths=(256,),
         projector="mlp",
         projector_widths=(256, 256),
+        loss="vicreg",
         invariance_weight=25.0,
         variance_weight=25.0,
         covariance_weight=1.0,
@@ -294,6 +368,7 @@ neighbor_interpolation`); ``0`` switches it off.
         self.encoder_widths = encoder_widths
         self.projector = projector
         self.projector_widths = projector_widths
+        self.loss = loss
         self.invariance_weight = invariance_weight
         self.variance_weight = variance_weight
         self.covariance_weight = covariance_weight
@@ -316,9 +391,18 @@ neighbor_interpolation`); ``0`` switches it off.
     def fit(self, X, y=None):
         """Train the encoder on ``X`` without labels.
 
+        A dask array is streamed: the standardisation comes from dask reductions
+        over its row chunks, then each epoch computes the chunks one at a time, in
+        random order, and draws shuffled batches within each, so memory holds one
+        chunk (neighbours and marginals for the augmentations are taken within the
+        chunk). Inside an initialised ``torch.distributed`` process group of
+        several ranks, every rank must call ``fit`` with the same rows and
+        parameters; each rank computes its share of every batch and all end with
+        the same model.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, dask array} of shape (n_samples, n_features)
             Training rows, numeric, at least two.
         y : None
             Ignored.
@@ -337,6 +421,43 @@ neighbor_interpolation`); ``0`` switches it off.
 
         Parameters
         ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Training rows, numeric, at least two.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_new : ndarray or dask array of shape (n_samples, n_components)
+            The representation, in the dtype of ``X`` (float32 or float64); lazy
+            for a dask array.
+        """
+        X = self._fit(X)
+        if is_dask_array(X):
+            return transform_lazily(X, self._encode_block, self.n_components)
+        return self._encode(X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train the encoder for one pass over the rows of ``X``.
+
+        Each call runs one epoch over its rows (shuffled batches of
+        ``batch_size``; the augmentations take their nearest neighbours and
+        marginals within ``X``) and continues the training of the earlier calls,
+        or of :meth:`fit`: the encoder, the projector, the optimizer's state and
+        the random generator are kept between calls. The first call on an
+        unfitted estimator fixes the number and names of the features, the
+        standardisation (``mean_`` and ``scale_``, from its rows alone: give it a
+        representative chunk, or standardise the data beforehand), the networks
+        and the seed; later calls must keep the network parameters
+        (``n_components``, the widths, ``projector``, ``loss``). ``max_epochs``,
+        ``tol`` and ``n_iter_no_change`` are not used. Each call adds one to
+        ``n_iter_`` and one entry to ``loss_curve_``. Two calls on ``X`` give the
+        model of ``fit(X)`` with ``max_epochs=2``. ``dask_ml.wrappers.Incremental``
+        calls it on each block of a dask array.
+
+        Parameters
+        ----------
         X : array-like of shape (n_samples, n_features)
             Training rows, numeric, at least two.
         y : None
@@ -344,26 +465,64 @@ neighbor_interpolation`); ``0`` switches it off.
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
-            The representation, in the dtype of ``X`` (float32 or float64).
+        self : VCRegEmbedder
+            The embedder, trained one more epoch.
         """
-        X = self._fit(X)
-        return self._encode(X)
+        state = getattr(self, "_training_state", None)
+        comm, device = self._check_params()
+        if state is None:
+            generator = make_generator(self.random_state)
+        else:
+            self._check_same_networks(state)
+            generator = torch.Generator()
+            generator.set_state(state["generator"])
+        X = self._agree_on_data(
+            comm,
+            lambda: self._check_rows(
+                self._validate(X, reset=state is None, min_samples=2)
+            ),
+            generator if state is None else None,
+        )
+        if state is None:
+            self._set_standardization(*_column_statistics(X))
+            encoder, projector = self._build_networks(X.shape[1], generator, device)
+            optimizer_state = None
+        else:
+            encoder = copy.deepcopy(self.encoder_).to(device, _TRAIN_DTYPE)
+            projector = copy.deepcopy(state["projector"]).to(device)
+            optimizer_state = state["optimizer"]
+        X_train = self._training_tensor(X, device)
+        augmentation = self._augmentation(X_train)
+        info = self._train(
+            lambda: ((X_train, augmentation),),
+            (encoder, projector, optimizer_state),
+            generator,
+            comm,
+            max_epochs=1,
+            append=state is not None,
+        )
+        self._warn_on_failure(X, info, check_epochs=False)
+        return self
 
     def transform(self, X):
         """Encode ``X`` with the trained encoder.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to encode.
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Rows to encode. A dask array gives a lazy dask array, encoded block
+            by block (its width is checked at once, NaN and infinity when the
+            blocks are computed).
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray or dask array of shape (n_samples, n_components)
             The representation, in the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            X = check_dask_array(self, X, reset=False)
+            return transform_lazily(X, self._encode_block, self.n_components)
         X = self._validate(X, reset=False)
         return self._encode(X)
 
@@ -400,7 +559,7 @@ neighbor_interpolation`); ``0`` switches it off.
         score : float
             The effective rank of the centred representation.
         """
-        Z = self.transform(X).astype(np.float64)
+        Z = np.asarray(self.transform(X), dtype=np.float64)
         singular = np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
         total = singular.sum()
         if not np.isfinite(total) or total <= 0:
@@ -417,9 +576,52 @@ neighbor_interpolation`); ``0`` switches it off.
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------ validation
 
-    def _validate(self, X, *, reset):
+    def _check_params(self):
+        """Co-dependent checks; return the process group (or None) and device."""
+        _check_widths("encoder_widths", self.encoder_widths, allow_empty=True)
+        _check_widths("projector_widths", self.projector_widths, allow_empty=False)
+        if self.loss in ("barlow_twins", "wmse"):
+            if self.projector == "separable":
+                raise ValueError(
+                    f"loss={self.loss!r} does not go with projector='separable', "
+                    "whose covariance term is the pairwise HSIC of the projector "
+                    "lemma; use loss='vicreg' or 'vcreg', or projector='mlp'."
+                )
+            unused = ("invariance_weight", "variance_weight", "covariance_weight")
+        else:
+            unused = ("invariance_weight",) if self.loss == "vcreg" else ()
+        defaults = {"invariance_weight": 25.0, "variance_weight": 25.0}
+        for name in unused:
+            value = getattr(self, name)
+            if value != defaults.get(name, 1.0) and not (
+                self.loss == "vcreg" and value == 0
+            ):
+                warnings.warn(
+                    f"{name}={value} is not used by loss={self.loss!r}.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        if self.batch_size < self._min_batch_rows():
+            raise ValueError(
+                "loss='wmse' whitens the projector's output over the 2n stacked rows "
+                "of a batch's two views, which needs 2n above its width: "
+                f"2 * batch_size = {2 * self.batch_size} must exceed "
+                f"projector_widths[-1] = {self.projector_widths[-1]} (a batch much "
+                "larger than the width whitens better)."
+            )
+        device = resolve_device(self.device)
+        comm = process_group()
+        if comm is not None and comm.backend == "nccl" and device.type != "cuda":
+            raise ValueError(
+                "The torch.distributed process group uses NCCL, which needs CUDA "
+                f"tensors, but device={self.device!r} trains on the CPU; use "
+                "device='cuda' (after torch.cuda.set_device(local_rank)) or gloo."
+            )
+        return comm, device
+
+    def _validate(self, X, *, reset, min_samples=None):
         """``validate_data`` with a clear message for non-numeric columns."""
         dtypes = getattr(X, "dtypes", None)
         if dtypes is not None and hasattr(dtypes, "items"):
@@ -434,13 +636,15 @@ neighbor_interpolation`); ``0`` switches it off.
                     f"{bad} are not numeric. Encode them first, for instance with "
                     "sklearn.preprocessing.OneHotEncoder or OrdinalEncoder."
                 )
+        if min_samples is None:
+            min_samples = 2 if reset else 1
         try:
             return validate_data(
                 self,
                 X,
                 reset=reset,
                 dtype=[np.float64, np.float32],
-                ensure_min_samples=2 if reset else 1,
+                ensure_min_samples=min_samples,
             )
         except ValueError as error:
             if "could not convert" not in str(error):
@@ -451,59 +655,199 @@ neighbor_interpolation`); ``0`` switches it off.
                 "sklearn.preprocessing.OneHotEncoder."
             ) from error
 
+    def _min_batch_rows(self):
+        """The fewest rows of a batch: 2, or for W-MSE over half the output width."""
+        if self.loss == "wmse":
+            return int(self.projector_widths[-1]) // 2 + 1
+        return 2
+
+    def _check_rows(self, X):
+        """Return ``X``, or raise if it has fewer rows than one batch needs."""
+        need = self._min_batch_rows()
+        if X.shape[0] < need:
+            raise ValueError(
+                f"loss='wmse' needs batches of at least {need} rows (over half the "
+                f"projector's output width {self.projector_widths[-1]}), but X has "
+                f"{X.shape[0]} rows."
+            )
+        return X
+
+    def _check_block(self, block):
+        """Validate one computed block of a dask array (NaN, infinity, dtype)."""
+        return check_array(
+            block, dtype=[np.float64, np.float32], input_name="X", estimator=self
+        )
+
+    def _agree_on_data(self, comm, validate, generator):
+        """``validate()``; in a distributed fit, on every rank, checked to agree.
+
+        Every rank reports its validation error, the shape and a digest of its
+        rows, its parameters and its seed (one ``all_gather_object``), so that a
+        problem on one rank raises on all of them instead of leaving the others
+        waiting, and the seed of rank 0 seeds ``generator`` everywhere.
+        """
+        if comm is None:
+            return validate()
+        X, error = None, None
+        try:
+            X = validate()
+        except (ValueError, TypeError) as exc:
+            error = exc
+        params = self.get_params(deep=False)
+        report = {
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "shape": None if X is None else tuple(X.shape),
+            "digest": None if X is None or is_dask_array(X) else _digest(X),
+            "params": repr(
+                [
+                    (k, v)
+                    for k, v in sorted(params.items())
+                    if k not in _RANK_LOCAL_PARAMS
+                ]
+            ),
+            "seed": None if generator is None else generator.initial_seed(),
+        }
+        reports = comm.all_gather_object(report)
+        if error is not None:
+            raise error
+        _check_rank_reports(reports)
+        if generator is not None:
+            generator.manual_seed(reports[0]["seed"])
+        return X
+
+    def _check_same_networks(self, state):
+        changed = {
+            name: (state["params"][name], getattr(self, name))
+            for name in _NETWORK_PARAMS
+            if state["params"][name] != getattr(self, name)
+        }
+        if changed:
+            described = ", ".join(
+                f"{name} from {old!r} to {new!r}"
+                for name, (old, new) in changed.items()
+            )
+            raise ValueError(
+                "partial_fit continues the training started by the first call (or "
+                f"by fit), but {described} changed since. Call fit, or partial_fit "
+                "on a clone, to start a new training."
+            )
+
+    # --------------------------------------------------------------- training
+
     def _fit(self, X):
         """Shared worker of ``fit`` and ``fit_transform``; returns validated ``X``."""
-        encoder_widths = _check_widths(
-            "encoder_widths", self.encoder_widths, allow_empty=True
-        )
-        projector_widths = _check_widths(
-            "projector_widths", self.projector_widths, allow_empty=False
-        )
-        device = resolve_device(self.device)
-        X = self._validate(X, reset=True)
-        self._set_standardization(X)
+        comm, device = self._check_params()
         generator = make_generator(self.random_state)
-        X_train = torch.as_tensor(self._standardize(X), dtype=_TRAIN_DTYPE)
-        X_train = X_train.to(device)
-        encoder, projector = self._build_networks(
-            X.shape[1], encoder_widths, projector_widths, generator, device
-        )
-        augmentation = self.augmentation
-        if augmentation is None:
-            augmentation = TabularAugmentation(
-                X_train,
-                n_neighbors=self.n_neighbors,
-                resample_rate=self.resample_rate,
-                dropout_rate=self.dropout_rate,
-                noise_std=self.noise_std,
+        if is_dask_array(X):
+            X = self._agree_on_data(
+                comm,
+                lambda: self._check_rows(check_dask_array(self, X, reset=True)),
+                generator,
             )
-        encoder, info = fit_embedder(
+            mean, var, peak = scaled_column_moments(X, self._check_block)
+            self._set_standardization(
+                *_statistics_from_moments(mean, var, peak, X.shape[0])
+            )
+            chunks = self._dask_chunks(X, generator, device)
+            ranges = row_ranges(X.chunks[0], self._min_batch_rows())
+            first = X[slice(*ranges[0])].compute()
+            check_rows = self._check_block(first)
+        else:
+            X = self._agree_on_data(
+                comm, lambda: self._check_rows(self._validate(X, reset=True)), generator
+            )
+            self._set_standardization(*_column_statistics(X))
+            X_train = self._training_tensor(X, device)
+            augmentation = self._augmentation(X_train)
+            chunks = lambda: ((X_train, augmentation),)  # noqa: E731
+            check_rows = X
+        networks = self._build_networks(X.shape[1], generator, device)
+        info = self._train(
+            chunks, (*networks, None), generator, comm, max_epochs=self.max_epochs
+        )
+        self._warn_on_failure(check_rows, info)
+        return X
+
+    def _dask_chunks(self, X, generator, device):
+        """The epochs' chunks of a dask array: its row chunks in random order."""
+        ranges = row_ranges(X.chunks[0], self._min_batch_rows())
+
+        def chunks():
+            order = [0]
+            if len(ranges) > 1:
+                order = torch.randperm(len(ranges), generator=generator).tolist()
+            for index in order:
+                block = self._check_block(X[slice(*ranges[index])].compute())
+                X_train = self._training_tensor(block, device)
+                yield X_train, self._augmentation(X_train)
+
+        return chunks
+
+    def _training_tensor(self, X, device):
+        X_train = torch.as_tensor(self._standardize(X), dtype=_TRAIN_DTYPE)
+        return X_train.to(device)
+
+    def _augmentation(self, X_train):
+        if self.augmentation is not None:
+            return self.augmentation
+        return TabularAugmentation(
             X_train,
+            n_neighbors=self.n_neighbors,
+            resample_rate=self.resample_rate,
+            dropout_rate=self.dropout_rate,
+            noise_std=self.noise_std,
+        )
+
+    def _train(self, chunks, networks, generator, comm, *, max_epochs, append=False):
+        """Run the solver; store the encoder, the curves and the training state."""
+        encoder, projector, optimizer_state = networks
+        if self.projector == "separable":
+            # The frozen separable projector is part of the loss (the pairwise
+            # HSIC of the representation's columns): the solver sees none.
+            solver_projector = torch.nn.Identity()
+            loss_fn = self._training_loss(separable_projector=projector)
+        else:
+            solver_projector, loss_fn = projector, self._training_loss()
+        encoder, info = fit_embedder(
+            chunks,
             encoder,
-            projector,
-            augmentation,
+            solver_projector,
             generator,
-            weights=(
-                self.invariance_weight,
-                self.variance_weight,
-                self.covariance_weight,
-            ),
-            n_blocks=self.n_components if self.projector == "separable" else None,
+            loss_fn=loss_fn,
             batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            max_epochs=max_epochs,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
+            optimizer_state=optimizer_state,
+            communicator=comm,
             verbose=self.verbose,
         )
         self.encoder_ = copy.deepcopy(encoder).to("cpu", torch.float64).eval()
-        self._store_info(info)
-        self._warn_on_failure(X, info)
-        return X
+        # What partial_fit needs to continue; the encoder is encoder_ (float32
+        # to float64 and back is exact).
+        self._training_state = {
+            "params": {name: getattr(self, name) for name in _NETWORK_PARAMS},
+            "projector": copy.deepcopy(projector).to("cpu"),
+            "optimizer": _to_cpu(info["optimizer_state"]),
+            "generator": generator.get_state(),
+        }
+        self._store_info(info, append=append)
+        return info
 
-    def _set_standardization(self, X):
-        self.mean_, scale, constant = _column_statistics(X)
+    def _training_loss(self, separable_projector=None):
+        return make_training_loss(
+            self.loss,
+            invariance_weight=self.invariance_weight,
+            variance_weight=self.variance_weight,
+            covariance_weight=self.covariance_weight,
+            separable_projector=separable_projector,
+            output_width=self.projector_widths[-1],
+        )
+
+    def _set_standardization(self, mean, scale, constant):
+        self.mean_ = mean
         if constant.any():
             warnings.warn(
                 f"{int(constant.sum())} feature(s) are constant (indices "
@@ -520,7 +864,13 @@ neighbor_interpolation`); ``0`` switches it off.
         X = np.asarray(X, dtype=np.float64)
         return X / self.scale_ - self.mean_ / self.scale_
 
-    def _build_networks(self, n_features, encoder_widths, widths, generator, device):
+    def _build_networks(self, n_features, generator, device):
+        encoder_widths = _check_widths(
+            "encoder_widths", self.encoder_widths, allow_empty=True
+        )
+        widths = _check_widths(
+            "projector_widths", self.projector_widths, allow_empty=False
+        )
         encoder = make_mlp_projector(
             n_features,
             (*encoder_widths, self.n_components),
@@ -545,24 +895,30 @@ neighbor_interpolation`); ``0`` switches it off.
             )
         return encoder, projector
 
-    def _store_info(self, info):
-        self.n_iter_ = int(info["n_iter"])
-        self.converged_ = bool(info["converged"])
-        for name in ("loss", "invariance", "variance", "covariance"):
-            curve = np.asarray(info[f"{name}_curve"], dtype=np.float64)
+    def _store_info(self, info, *, append):
+        terms = _TERMS if self.loss in ("vicreg", "vcreg") else ()
+        n_iter = int(info["n_iter"])
+        self.n_iter_ = self.n_iter_ + n_iter if append else n_iter
+        self.converged_ = False if append else bool(info["converged"])
+        for name in ("loss", *terms):
+            curve = np.asarray(info.get(f"{name}_curve", []), dtype=np.float64)
+            if append:
+                curve = np.concatenate([getattr(self, f"{name}_curve_"), curve])
             setattr(self, f"{name}_curve_", curve)
+        for name in set(_TERMS) - set(terms):
+            self.__dict__.pop(f"{name}_curve_", None)
 
-    def _warn_on_failure(self, X, info):
+    def _warn_on_failure(self, X, info, *, check_epochs=True):
         if info["non_finite"]:
             warnings.warn(
-                f"The training loss became non-finite at epoch {info['n_iter'] + 1}; "
+                f"The training loss became non-finite at epoch {self.n_iter_ + 1}; "
                 "the encoder of the last finite epoch is kept. Lower learning_rate, "
                 "check the input for extreme values or scale them, or lower the "
                 "loss weights.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        elif not info["converged"]:
+        elif check_epochs and not info["converged"]:
             warnings.warn(
                 f"Training stopped at max_epochs={self.max_epochs} before the loss "
                 "reached a plateau (the mean loss of a block of "
@@ -592,3 +948,48 @@ neighbor_interpolation`); ``0`` switches it off.
                 for start in range(0, X_std.shape[0], _TRANSFORM_CHUNK)
             ]
         return torch.cat(chunks).numpy().astype(X.dtype, copy=False)
+
+    def _encode_block(self, block):
+        """Encode one computed block of a dask array (validated here)."""
+        return self._encode(self._check_block(block))
+
+
+def _digest(X):
+    """A digest of an array's dtype, shape and bytes (to compare ranks' data)."""
+    X = np.ascontiguousarray(X)
+    digest = hashlib.blake2b(f"{X.dtype}{X.shape}".encode(), digest_size=16)
+    digest.update(X.data)
+    return digest.hexdigest()
+
+
+def _check_rank_reports(reports):
+    """Raise the same clear error on every rank when the ranks' data disagree."""
+    where = "the ranks of the torch.distributed job"
+    for rank, report in enumerate(reports):
+        if report["error"] is not None:
+            raise ValueError(
+                f"Rank {rank} of the torch.distributed job could not use its data "
+                f"({report['error']}); every rank must fit on the same rows."
+            )
+    if len({report["params"] for report in reports}) > 1:
+        raise ValueError(
+            f"VCRegEmbedder has different parameters on {where}; every rank must "
+            "fit the same estimator (only augmentation, device, random_state and "
+            "verbose may differ, and rank 0's seed is used)."
+        )
+    for axis, what in ((1, "widths"), (0, "numbers of rows")):
+        sizes = [report["shape"][axis] for report in reports]
+        if len(set(sizes)) > 1:
+            unit = "features" if axis == 1 else "rows"
+            listed = ", ".join(f"rank {r}: {s} {unit}" for r, s in enumerate(sizes))
+            raise ValueError(
+                f"VCRegEmbedder was given data of different {what} on {where} "
+                f"({listed}); every rank must fit on the same rows, and each "
+                "computes its share of every batch."
+            )
+    if len({report["digest"] for report in reports}) > 1:
+        raise ValueError(
+            f"VCRegEmbedder was given different rows on {where}; every rank must "
+            "fit on the same rows (in the same order), and each computes its share "
+            "of every batch."
+        )

@@ -1,33 +1,33 @@
 """Training loop of :class:`~skvcreg.VCRegEmbedder` (solver layer).
 
-Mini-batch AdamW on the VICReg (or VCReg) loss of an encoder followed by a
-projector. The solver only reports: it returns the trained encoder and an ``info``
-dict with ``n_iter``, ``loss_curve``, the per-term curves, ``converged`` and
-``non_finite``; the estimator turns that into attributes and warnings. No numpy, no
-scikit-learn, no warnings policy here.
+Mini-batch AdamW on a training loss of an encoder followed by a projector. The data
+come chunk by chunk (one chunk for an in-memory array, one per block of a dask
+array), and the loss is a callable the estimator builds from :mod:`skvcreg.losses`
+(:mod:`skvcreg._embedder_loss`): nothing here knows its formula.
+
+On the ranks of a ``torch.distributed`` process group (:func:`process_group`),
+every rank draws the same global batches and the same views of them, runs the
+networks on its own share of the rows, all-gathers the projector outputs so that
+the loss (its covariance in particular) is that of the global batch, and the ranks
+sum their gradients: the training equals the one-process training on the same
+global batches, up to round-off.
+
+The solver only reports: it returns the trained encoder and an ``info`` dict with
+``n_iter``, ``loss_curve``, the per-term curves, ``converged``, ``non_finite`` and
+the optimizer's state; the estimator turns that into attributes and warnings. No
+numpy, no scikit-learn, no warnings policy here.
 """
 
+import contextlib
 import copy
 import math
 
 import torch
 from torch import Tensor, nn
 
-from .losses import (
-    covariance_loss,
-    cross_covariance_loss,
-    invariance_loss,
-    variance_loss,
-)
+from ._embedder_loss import make_training_loss
 
-__all__ = ["fit_embedder"]
-
-_TERMS = ("invariance", "variance", "covariance")
-
-
-def _standardize_columns(Y: Tensor, eps: float = 1e-4) -> Tensor:
-    """Centre and scale each column of a ``(n, m)`` batch by its batch statistics."""
-    return (Y - Y.mean(dim=0)) / torch.sqrt(Y.var(dim=0) + eps)
+__all__ = ["fit_embedder", "process_group"]
 
 
 def _describe(value):
@@ -58,56 +58,244 @@ def _view(augmentation, X_batch, generator):
     return view
 
 
-def _loss_terms(X_batch, encoder, projector, augmentation, generator, config):
-    """Unweighted ``(invariance, variance, covariance)`` terms of one batch.
+def _batches(n, batch_size, generator, device, min_rows=2):
+    """Shuffled index batches of at most ``batch_size`` rows, none under ``min_rows``.
 
-    Two views go through the encoder then the projector (two separate passes, so
-    batch norm sees each view alone, as in VICReg). With ``two_views=False`` (pure
-    VCReg) one view is drawn and the invariance term is zero. With a separable
-    projector (``n_blocks`` set) the variance hinge acts on the representation ``Y``,
-    the projector sees ``Y`` standardised per column, and the covariance term keeps
-    only the cross-block (pairwise HSIC) entries.
-    """
-    views = 2 if config["two_views"] else 1
-    outputs = []
-    for _ in range(views):
-        Y = encoder(_view(augmentation, X_batch, generator))
-        if config["n_blocks"] is None:
-            outputs.append((projector(Y), None))
-        else:
-            outputs.append((projector(_standardize_columns(Y)), Y))
-    # The epoch loop checks each batch's loss for NaN itself (and then keeps the
-    # last finite parameters), so the losses skip their own input checks.
-    unchecked = {"check_finite": False}
-    gamma, eps = config["gamma"], config["eps"]
-    variance, covariance = 0.0, 0.0
-    for Z, Y in outputs:
-        V = Z if Y is None else Y
-        variance = variance + variance_loss(V, gamma=gamma, eps=eps, **unchecked)
-        if config["n_blocks"] is None:
-            covariance = covariance + covariance_loss(Z, **unchecked)
-        else:
-            covariance = covariance + cross_covariance_loss(
-                Z, config["n_blocks"], **unchecked
-            )
-    if views == 2:
-        invariance = invariance_loss(outputs[0][0], outputs[1][0], **unchecked)
-    else:
-        invariance = torch.zeros((), dtype=X_batch.dtype, device=X_batch.device)
-    return invariance, variance / views, covariance
-
-
-def _batches(n, batch_size, generator, device):
-    """Shuffled index batches of at most ``batch_size`` rows, none of a single row.
-
-    A last batch of one row (the covariance needs two) joins the previous batch.
+    A last batch under ``min_rows`` rows (the covariance needs two; W-MSE more than
+    half the embedding width) joins the previous batch.
     """
     order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-    batches = list(torch.split(order, batch_size))
-    if len(batches) > 1 and len(batches[-1]) < 2:
+    batches = list(torch.split(order, min(batch_size, n)))
+    if len(batches) > 1 and len(batches[-1]) < min_rows:
         batches[-2] = torch.cat(batches[-2:])
         batches.pop()
     return batches
+
+
+# --------------------------------------------------------------- communication
+
+
+class _OneProcess:
+    """The communication of a single process: every rank's share is everything."""
+
+    rank, world_size = 0, 1
+
+    def shard(self, n):
+        return slice(0, n)
+
+    def gather(self, Z, n):
+        return Z
+
+    def mean(self, values):
+        return values
+
+    def sum_gradients(self, parameters):
+        pass
+
+    def synchronise_batch_norms(self, module):
+        return contextlib.nullcontext()
+
+
+class _GatherRows(torch.autograd.Function):
+    """All-gather the ranks' rows of a batch; the gradient of the local rows flows back.
+
+    Forward: each rank contributes its ``counts[rank]`` rows (padded to the
+    largest count, since ``all_gather`` needs one shape), and every rank gets the
+    global batch, rank by rank. Backward: every rank computes the same loss of the
+    global batch, so the gradient with respect to its own rows is the slice of
+    the incoming gradient at those rows; the other ranks' rows carry no graph
+    here. The ranks' parameter gradients are then partial sums of the global one
+    and are summed across ranks (``ProcessGroup.sum_gradients``), which is what
+    DDP's averaging of VICReg's reference gradients amounts to (its all-gather
+    sums the embedding gradients over ranks in backward).
+    """
+
+    @staticmethod
+    def forward(ctx, local, counts, rank, group):
+        import torch.distributed as dist
+
+        padded = local.new_zeros((max(counts), *local.shape[1:]))
+        padded[: local.shape[0]] = local
+        received = [torch.empty_like(padded) for _ in counts]
+        dist.all_gather(received, padded, group=group)
+        received[rank] = local
+        ctx.start = sum(counts[:rank])
+        ctx.stop = ctx.start + counts[rank]
+        return torch.cat([r[:c] for r, c in zip(received, counts, strict=True)])
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.start : ctx.stop], None, None, None
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward sums the incoming gradients over ranks.
+
+    Every rank's loss depends on the sum through its own rows only, so the
+    gradient of the (common) loss with respect to the sum is the sum over ranks
+    of what each rank back-propagates.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor, group):
+        import torch.distributed as dist
+
+        ctx.group = group
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, group=group)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad, None
+
+
+class _SyncBatchNorm(nn.Module):
+    """A batch-norm layer normalising with the statistics of the global batch.
+
+    Wraps (and trains in place) the ``BatchNorm1d`` it replaces during a
+    distributed fit: the per-feature sums and sums of squares of the local rows are
+    all-reduced (in float64, by ``_SumOverRanks``), so each rank normalises its
+    rows exactly as one process would normalise the global batch, and the running
+    statistics move identically on every rank. ``torch.nn.SyncBatchNorm`` serves
+    GPUs only; this also runs on CPUs with gloo.
+    """
+
+    def __init__(self, batch_norm, communicator):
+        super().__init__()
+        self.batch_norm = batch_norm
+        self.communicator = communicator
+
+    def forward(self, x):
+        bn = self.batch_norm
+        if not bn.training:
+            return bn(x)
+        x64 = x.to(torch.float64)
+        count = x64.new_full((1,), float(x.shape[0]))
+        local = torch.cat([x64.sum(dim=0), x64.square().sum(dim=0), count])
+        total = _SumOverRanks.apply(local, self.communicator.group)
+        width = x.shape[1]
+        n = total[-1]
+        mean = total[:width] / n
+        var = (total[width : 2 * width] / n - mean.square()).clamp_min(0.0)
+        if bn.track_running_stats:
+            self._update_running_statistics(mean.detach(), var.detach(), n.detach())
+        out = (x - mean.to(x.dtype)) * torch.rsqrt(var.to(x.dtype) + bn.eps)
+        if bn.affine:
+            out = out * bn.weight + bn.bias
+        return out
+
+    def _update_running_statistics(self, mean, var, n):
+        bn = self.batch_norm
+        with torch.no_grad():
+            bn.num_batches_tracked.add_(1)
+            factor = bn.momentum
+            if factor is None:  # a cumulative moving average, as BatchNorm1d
+                factor = 1.0 / float(bn.num_batches_tracked)
+            unbiased = var * n / (n - 1)
+            bn.running_mean.mul_(1 - factor).add_(factor * mean.to(bn.running_mean))
+            bn.running_var.mul_(1 - factor).add_(factor * unbiased.to(bn.running_var))
+
+
+class ProcessGroup:
+    """The ranks of an initialised ``torch.distributed`` process group.
+
+    Every rank holds the same rows and draws the same global batches; this object
+    says which rows of a batch are the rank's, gathers the projector outputs,
+    averages the reported loss values and sums the gradients.
+
+    Parameters
+    ----------
+    group : torch.distributed.ProcessGroup, default=None
+        The group; ``None`` is the default (world) group.
+    """
+
+    def __init__(self, group=None):
+        import torch.distributed as dist
+
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+        self.backend = str(dist.get_backend(group))
+
+    def _counts(self, n):
+        base, extra = divmod(n, self.world_size)
+        return [base + (rank < extra) for rank in range(self.world_size)]
+
+    def shard(self, n):
+        """The slice of a global batch of ``n`` rows that this rank computes."""
+        counts = self._counts(n)
+        start = sum(counts[: self.rank])
+        return slice(start, start + counts[self.rank])
+
+    def gather(self, Z, n):
+        """The global batch of ``n`` rows from each rank's share ``Z``."""
+        return _GatherRows.apply(Z, self._counts(n), self.rank, self.group)
+
+    def mean(self, values):
+        """Mean over the ranks of ``values`` (equal on every rank but for round-off).
+
+        Every rank then records, and decides on, the same numbers; a NaN on any
+        rank is a NaN on all of them.
+        """
+        import torch.distributed as dist
+
+        values = values.clone()
+        dist.all_reduce(values, group=self.group)
+        return values / self.world_size
+
+    def sum_gradients(self, parameters):
+        """All-reduce (sum) the gradients of ``parameters``, in one message."""
+        import torch.distributed as dist
+
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, group=self.group)
+        offset = 0
+        for p in parameters:
+            p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
+            offset += p.numel()
+
+    def all_gather_object(self, obj):
+        """Every rank's ``obj``, in rank order (pickled)."""
+        import torch.distributed as dist
+
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, obj, group=self.group)
+        return gathered
+
+    @contextlib.contextmanager
+    def synchronise_batch_norms(self, module):
+        """Within the block, ``module``'s batch norms use global batch statistics."""
+        swapped = []
+        for parent in list(module.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                    setattr(parent, name, _SyncBatchNorm(child, self))
+                    swapped.append((parent, name, child))
+        try:
+            yield
+        finally:
+            for parent, name, child in swapped:
+                setattr(parent, name, child)
+
+
+def process_group():
+    """A :class:`ProcessGroup` if torch.distributed runs several ranks, else None."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    if dist.get_world_size() < 2:
+        return None
+    return ProcessGroup()
+
+
+# --------------------------------------------------------------------- training
 
 
 class _Progress:
@@ -124,15 +312,14 @@ class _Progress:
             if tqdm is not None:
                 self.bar = tqdm(total=total, desc="VCRegEmbedder", unit="epoch")
 
-    def update(self, epoch, loss, terms):
+    def update(self, epoch, means):
         if not self.verbose:
             return
-        parts = {"loss": loss, **dict(zip(_TERMS, terms, strict=True))}
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in parts.items()})
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
             self.bar.update(1)
         else:
-            text = ", ".join(f"{k} {v:.4g}" for k, v in parts.items())
+            text = ", ".join(f"{k} {v:.4g}" for k, v in means.items())
             print(f"epoch {epoch}: {text}", flush=True)
 
     def close(self):
@@ -169,68 +356,107 @@ class _BlockPlateau:
         return stop
 
 
-def _run_epoch(X, encoder, projector, augmentation, optimizer, generator, config):
-    """One pass over ``X``; returns the row-weighted mean loss and terms."""
-    weights = config["weights"]
-    totals = torch.zeros(4, dtype=torch.float64)
-    for index in _batches(X.shape[0], config["batch_size"], generator, X.device):
-        terms = _loss_terms(
-            X[index], encoder, projector, augmentation, generator, config
-        )
-        loss = sum(w * t for w, t in zip(weights, terms, strict=True))
-        values = torch.stack([loss.detach(), *(t.detach() for t in terms)])
+class _Training:
+    """The networks, loss, optimizer and communication of one training run."""
+
+    def __init__(self, encoder, projector, loss_fn, optimizer, generator, comm):
+        self.encoder, self.projector, self.loss_fn = encoder, projector, loss_fn
+        self.modules = nn.ModuleList([encoder, projector])
+        self.optimizer, self.generator, self.comm = optimizer, generator, comm
+        self.parameters = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def step(self, X_batch, augmentation):
+        """One optimisation step on a global batch; the loss and terms, or None."""
+        generator, comm = self.generator, self.comm
+        n = X_batch.shape[0]
+        views = [
+            _view(augmentation, X_batch, generator)
+            for _ in range(getattr(self.loss_fn, "n_views", 2))
+        ]
+        local = comm.shard(n)
+        outputs = [
+            comm.gather(self.projector(self.encoder(v[local])), n) for v in views
+        ]
+        loss, terms = self.loss_fn(*outputs)
+        values = torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
+        values = comm.mean(values)
         if not bool(torch.isfinite(values).all()):
             return None
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        totals += values.to("cpu", torch.float64) * len(index)
-    return (totals / X.shape[0]).tolist()
+        comm.sum_gradients(self.parameters)
+        self.optimizer.step()
+        return dict(zip(["loss", *terms], values.to("cpu", torch.float64), strict=True))
+
+    def epoch(self, chunks, batch_size):
+        """One pass over the chunks; the row-weighted means, or None if non-finite."""
+        totals, rows = None, 0
+        min_rows = getattr(self.loss_fn, "min_batch_rows", 2)
+        for X, augmentation in chunks():
+            n, device = X.shape[0], X.device
+            for index in _batches(n, batch_size, self.generator, device, min_rows):
+                values = self.step(X[index], augmentation)
+                if values is None:
+                    return None
+                weighted = {k: v * len(index) for k, v in values.items()}
+                totals = (
+                    weighted
+                    if totals is None
+                    else {k: totals[k] + weighted[k] for k in totals}
+                )
+                rows += len(index)
+        return {k: float(v / rows) for k, v in totals.items()}
+
+    def snapshot(self):
+        return copy.deepcopy((self.modules.state_dict(), self.optimizer.state_dict()))
+
+    def restore(self, snapshot):
+        self.modules.load_state_dict(snapshot[0])
+        self.optimizer.load_state_dict(snapshot[1])
 
 
 def fit_embedder(
-    X: Tensor,
+    chunks,
     encoder: nn.Module,
     projector: nn.Module,
-    augmentation,
     generator: torch.Generator,
     *,
-    weights=(25.0, 25.0, 1.0),
-    n_blocks=None,
-    gamma=1.0,
-    eps=1e-4,
-    batch_size=256,
+    loss_fn=None,
+    batch_size=128,
     max_epochs=100,
     learning_rate=1e-3,
-    weight_decay=1e-4,
+    weight_decay=0.01,
     tol=5e-3,
     n_iter_no_change=10,
+    optimizer_state=None,
+    communicator=None,
     verbose=False,
 ):
-    """Train ``encoder`` (and a trainable ``projector``) with VICReg or VCReg.
+    """Train ``encoder`` (and a trainable ``projector``) on a self-supervised loss.
 
     Parameters
     ----------
-    X : Tensor of shape (n, d)
-        Training rows, on the training device, ``n >= 2``.
+    chunks : callable
+        ``chunks()`` returns, for one epoch, an iterable of ``(X, augmentation)``:
+        ``X`` a ``(n, d)`` tensor of training rows (``n >= 2``) on the training
+        device, ``augmentation(X_batch, generator) -> X_view`` its augmentation.
+        Batches are drawn within each chunk.
     encoder, projector : nn.Module
         Networks on the same device and dtype as ``X``. Parameters with
         ``requires_grad=False`` (a frozen projector) are not optimised.
-    augmentation : callable
-        ``augmentation(X_batch, generator) -> X_view``.
     generator : torch.Generator
         Source of the batch order and of the augmentations.
-    weights : tuple of float, default=(25.0, 25.0, 1.0)
-        ``(invariance, variance, covariance)`` weights. A zero invariance weight
-        trains pure VCReg on one view per batch.
-    n_blocks : int, default=None
-        Set for a separable projector: the number of its input columns.
-    gamma, eps : float
-        Target standard deviation and stabiliser of the variance hinge.
-    batch_size : int, default=256
-        Rows per mini-batch, capped at ``n``.
+    loss_fn : callable, default=None
+        ``loss_fn(Z, Z_prime) -> (loss, terms)`` on the projector outputs of the
+        views of a batch (``loss_fn(Z)`` when its attribute ``n_views`` is 1), with
+        ``terms`` a dict of the unweighted terms to report
+        (:func:`skvcreg._embedder_loss.make_training_loss`); a last batch under
+        its attribute ``min_batch_rows`` (default 2) joins the previous one.
+        ``None`` is VICReg with the weights ``25 / 25 / 1``.
+    batch_size : int, default=128
+        Rows per mini-batch (global, over all ranks), capped at a chunk's rows.
     max_epochs : int, default=100
-        Maximum number of passes over ``X``.
+        Maximum number of passes over the data.
     learning_rate, weight_decay : float
         AdamW settings.
     tol : float, default=5e-3
@@ -239,6 +465,12 @@ def fit_embedder(
     n_iter_no_change : int, default=10
         Number of epochs per block (see ``_BlockPlateau``); training runs at least
         two blocks before it can stop.
+    optimizer_state : dict, default=None
+        State of the AdamW optimizer of an earlier call over the same networks,
+        to continue its training.
+    communicator : ProcessGroup, default=None
+        The ranks to train on (:func:`process_group`); ``None`` trains in this
+        process alone.
     verbose : bool, default=False
         Show a progress bar (tqdm when installed) with the loss terms.
 
@@ -247,51 +479,53 @@ def fit_embedder(
     encoder : nn.Module
         The trained encoder (the same object, on its device, in training mode).
     info : dict
-        ``n_iter`` (epochs completed), ``loss_curve`` and ``invariance_curve``,
-        ``variance_curve``, ``covariance_curve`` (row-weighted epoch means of the
-        unweighted terms), ``converged`` (stopped on a plateau) and
-        ``non_finite`` (training stopped on a non-finite loss; the parameters are
-        those of the last finite epoch).
+        ``n_iter`` (epochs completed), ``loss_curve`` and one ``<term>_curve`` per
+        reported term (row-weighted epoch means of the unweighted terms),
+        ``converged`` (stopped on a plateau), ``non_finite`` (training stopped on
+        a non-finite loss; the networks and the optimizer are those of the last
+        finite epoch) and ``optimizer_state``.
     """
-    config = {
-        "weights": tuple(float(w) for w in weights),
-        "two_views": float(weights[0]) != 0.0,
-        "n_blocks": n_blocks,
-        "gamma": gamma,
-        "eps": eps,
-        "batch_size": max(2, min(int(batch_size), X.shape[0])),
-    }
+    if loss_fn is None:
+        loss_fn = make_training_loss("vicreg")
+    comm = _OneProcess() if communicator is None else communicator
     modules = nn.ModuleList([encoder, projector]).train()
-    parameters = [p for p in modules.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        parameters, lr=learning_rate, weight_decay=weight_decay
+        [p for p in modules.parameters() if p.requires_grad],
+        lr=learning_rate,
+        weight_decay=weight_decay,
     )
-    curves = {name: [] for name in ("loss", *_TERMS)}
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+        for group in optimizer.param_groups:  # this call's settings
+            group.update(lr=learning_rate, weight_decay=weight_decay)
+    training = _Training(encoder, projector, loss_fn, optimizer, generator, comm)
+    batch_size = max(2, int(batch_size))
+    curves = {}
     plateau = _BlockPlateau(n_iter_no_change, tol)
     converged, non_finite = False, False
-    last_good = copy.deepcopy(modules.state_dict())
     progress = _Progress(max_epochs, verbose)
-    for epoch in range(1, max_epochs + 1):
-        means = _run_epoch(
-            X, encoder, projector, augmentation, optimizer, generator, config
-        )
-        if means is None:
-            modules.load_state_dict(last_good)
-            non_finite = True
-            break
-        for name, value in zip(curves, means, strict=True):
-            curves[name].append(value)
-        last_good = copy.deepcopy(modules.state_dict())
-        progress.update(epoch, means[0], means[1:])
-        if plateau.update(means[0]):
-            converged = True
-            break
+    with comm.synchronise_batch_norms(modules):
+        last_good = training.snapshot()
+        for epoch in range(1, max_epochs + 1):
+            means = training.epoch(chunks, batch_size)
+            if means is None:
+                training.restore(last_good)
+                non_finite = True
+                break
+            for name, value in means.items():
+                curves.setdefault(name, []).append(value)
+            last_good = training.snapshot()
+            progress.update(epoch, means)
+            if plateau.update(means["loss"]):
+                converged = True
+                break
     progress.close()
     info = {
-        "n_iter": len(curves["loss"]),
-        "loss_curve": curves["loss"],
-        **{f"{name}_curve": curves[name] for name in _TERMS},
+        "n_iter": len(curves.get("loss", [])),
+        **{f"{name}_curve": curve for name, curve in curves.items()},
         "converged": converged,
         "non_finite": non_finite,
+        "optimizer_state": last_good[1],
     }
+    info.setdefault("loss_curve", [])
     return encoder, info

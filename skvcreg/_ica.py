@@ -17,6 +17,7 @@ from sklearn.utils import check_array, metadata_routing
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask_data import DaskRows, check_dask_array, is_dask_array, lazy_affine
 from ._ica_solver import solve_ica
 from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ._whitening import fit_whitening, source_std
@@ -313,11 +314,16 @@ default="unit-variance"
                 )
             w_init = torch.as_tensor(w_init)
         callback = self._progress() if self.verbose else None
-        with warnings.catch_warnings():
-            # X may be read-only (a memory map, scikit-learn's checks); the
-            # solver only reads it, so sharing its memory is safe.
-            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
-            data = torch.from_numpy(X).to(device)
+        if is_dask_array(X):
+            data = DaskRows(X, device)
+        else:
+            with warnings.catch_warnings():
+                # X may be read-only (a memory map, scikit-learn's checks); the
+                # solver only reads it, so sharing its memory is safe.
+                warnings.filterwarnings(
+                    "ignore", "The given NumPy array is not writable"
+                )
+                data = torch.from_numpy(X).to(device)
         U, info = solve_ica(
             data,
             torch.as_tensor(K),
@@ -389,9 +395,17 @@ default="unit-variance"
         """Shared worker of ``fit`` and ``fit_transform``: returns the sources
         when ``compute_sources``."""
         _check_widths_and_bandwidths(self.projector_widths, self.bandwidths)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, copy=False
-        )
+        if is_dask_array(X):
+            X = check_dask_array(X)
+            validate_data(self, X, skip_check_array=True)  # n_features_in_
+        else:
+            X = validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=2,
+                copy=False,
+            )
         mean, K = self._whiten(X)
         W = self._solve(X, mean, K)
         if self.whiten:
@@ -412,8 +426,11 @@ default="unit-variance"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (the observed mixtures).
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Training data (the observed mixtures). A dask array is never
+            materialised: its moments are dask reductions and the solver holds
+            row subsets of a fixed size (see the user guide, "Larger than
+            memory").
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -431,19 +448,25 @@ default="unit-variance"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (the observed mixtures).
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Training data (the observed mixtures). A dask array is never
+            materialised: its moments are dask reductions and the solver holds
+            row subsets of a fixed size (see the user guide, "Larger than
+            memory").
         y : Ignored
             Not used, present for API consistency by convention.
 
         Returns
         -------
-        S : ndarray of shape (n_samples, n_components)
-            Estimated sources, equal to ``fit(X).transform(X)``.
+        S : ndarray or dask array of shape (n_samples, n_components)
+            Estimated sources, equal to ``fit(X).transform(X)`` (lazy for a
+            dask array).
         """
         return self._unmix(self._fit(X))
 
     def _unmix(self, X):
+        if is_dask_array(X):
+            return lazy_affine(X, self.components_, offset_before=self.mean_)
         return (X - self.mean_) @ self.components_.T
 
     def transform(self, X, copy=True):
@@ -451,7 +474,7 @@ default="unit-variance"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, dask array} of shape (n_samples, n_features)
             Mixtures to unmix.
         copy : bool, default=True
             If False, a float array ``X`` is centred in place (saving a copy of
@@ -459,10 +482,14 @@ default="unit-variance"
 
         Returns
         -------
-        S : ndarray of shape (n_samples, n_components)
-            Estimated sources.
+        S : ndarray or dask array of shape (n_samples, n_components)
+            Estimated sources; for a dask array, a lazy dask array with its row
+            chunks, computed block by block.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            X = check_dask_array(X, n_features=self.n_features_in_, min_samples=1)
+            return self._unmix(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], copy=copy, reset=False
         )
@@ -474,7 +501,7 @@ default="unit-variance"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
+        X : {array-like, dask array} of shape (n_samples, n_components)
             Sources, as returned by :meth:`transform`.
         copy : bool, default=True
             Accepted for :class:`~sklearn.decomposition.FastICA` parity; the
@@ -482,12 +509,21 @@ default="unit-variance"
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
-            The reconstructed mixtures.
+        X_original : ndarray or dask array of shape (n_samples, n_features)
+            The reconstructed mixtures (lazy for a dask array).
         """
         check_is_fitted(self)
+        m = self.components_.shape[0]
+        if is_dask_array(X):
+            X = check_dask_array(
+                X,
+                n_features=m,
+                what="VCRegICA.inverse_transform (components)",
+                min_samples=1,
+            )
+            return lazy_affine(X, self.mixing_, offset_after=self.mean_)
         X = check_array(X, dtype=[np.float64, np.float32], copy=copy)
-        if X.shape[1] != self.components_.shape[0]:
+        if X.shape[1] != m:
             raise ValueError(
                 f"X has {X.shape[1]} features, but VCRegICA.inverse_transform "
                 f"expects {self.components_.shape[0]} (the number of components)."

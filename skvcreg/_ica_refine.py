@@ -150,28 +150,42 @@ def centred_rows(X, center, rows=slice(None)):
     return chunk.to(torch.float32)
 
 
-def _components(X, center, M):
-    """``y = M (x - center)`` of the rows of ``X`` in chunks, shape (m, chunk)."""
-    M = M.to(torch.float32)
+def _row_sum(X, fn):
+    """``sum(fn(rows))`` over row chunks of ``X``: slices of a tensor, or the
+    blocks of a dask array (:class:`skvcreg._dask_data.DaskRows`) summed by
+    dask. ``fn`` maps a chunk of rows to a float64 tensor."""
+    if not isinstance(X, torch.Tensor):
+        return X.row_sum(fn, _CHUNK_ROWS)
+    total = None
     for start in range(0, X.shape[0], _CHUNK_ROWS):
-        yield M @ centred_rows(X, center, slice(start, start + _CHUNK_ROWS)).T
+        part = fn(X[start : start + _CHUNK_ROWS])
+        total = part if total is None else total + part
+    return total
+
+
+def _components(chunk, center, M):
+    """``y = M (x - center)`` of the rows of ``chunk``, shape (m, rows)."""
+    return M.to(torch.float32) @ centred_rows(chunk, center).T
 
 
 def _score_covariance(X, center, M, knots, slopes, intercepts):
     """``E[phi(y) y^T]`` over all rows of ``X`` with ``y = M (x - center)``,
     float64."""
-    G = torch.zeros(M.shape[0], M.shape[0], dtype=torch.float64, device=X.device)
-    for Y in _components(X, center, M):
-        G += (_scores(Y, knots, slopes, intercepts) @ Y.T).double()
-    return G / X.shape[0]
+
+    def moment(chunk):
+        Y = _components(chunk, center, M)
+        return (_scores(Y, knots, slopes, intercepts) @ Y.T).double()
+
+    return _row_sum(X, moment) / X.shape[0]
 
 
 def _scale(X, center, M):
     """Root mean square of each component ``y = M (x - center)`` over all rows."""
-    squares = torch.zeros(M.shape[0], dtype=torch.float64, device=X.device)
-    for Y in _components(X, center, M):
-        squares += Y.double().square().sum(dim=1)
-    return (squares / X.shape[0]).sqrt()
+
+    def squares(chunk):
+        return _components(chunk, center, M).double().square().sum(dim=1)
+
+    return (_row_sum(X, squares) / X.shape[0]).sqrt()
 
 
 def _scale_and_correlation(Y):
@@ -210,6 +224,7 @@ def refine_unmixing(
     n_knots=None,
     ridge=None,
     fit_rows=20_000,
+    fit_data=None,
     min_curvature=1e-2,
     max_step=0.2,
     generator=None,
@@ -259,6 +274,10 @@ def refine_unmixing(
     fit_rows : int, default=20_000
         Rows (a random subset) on which the scores are fitted; the estimating
         equations always use every row. ``None`` fits on all rows.
+    fit_data : Tensor of shape (r, p), default=None
+        Rows of ``X`` already held on which to fit the scores, in place of
+        drawing ``fit_rows`` of them (a dask array's rows are drawn once, in
+        one pass, by the caller).
     min_curvature : float, default=1e-2
         Lower bound of the Hessian blocks' eigenvalues.
     max_step : float, default=0.2
@@ -280,12 +299,16 @@ def refine_unmixing(
     n, p = X.shape
     M = torch.eye(p, dtype=torch.float64, device=X.device) if M is None else M
     m = M.shape[0]
-    rows = slice(None)
-    if fit_rows is not None and n > fit_rows:
-        rows = torch.randperm(n, generator=generator)[:fit_rows].sort().values
-        rows = rows.to(X.device)
-    fit = centred_rows(X, center, rows)
+    if fit_data is not None:
+        fit = centred_rows(fit_data, center)
+    else:
+        rows = slice(None)
+        if fit_rows is not None and n > fit_rows:
+            rows = torch.randperm(n, generator=generator)[:fit_rows].sort().values
+            rows = rows.to(X.device)
+        fit = centred_rows(X, center, rows)
     r = fit.shape[0]
+    all_rows = fit_data is None and r == n  # the fit's rows are all the rows
     if n_knots is None:
         n_knots = int(min(40, max(20, round(20 * math.sqrt(r / 1000)))))
     ridge = 10.0 / r if ridge is None else ridge
@@ -309,7 +332,7 @@ def refine_unmixing(
         slopes, intercepts, curvature = _fit_scores(
             _bucket_sums(Y, index, n_knots + 1), knots, ridge
         )
-        if r == n:  # the rows of the fit are all the rows
+        if all_rows:
             phi = _scores(Y, knots, slopes, intercepts, index)
             G = (phi @ Y.T).double() / n
         else:

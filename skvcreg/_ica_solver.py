@@ -93,8 +93,11 @@ def solve_ica(
 
     Parameters
     ----------
-    X : Tensor of shape (n, p)
-        The data (float32 or float64), on the device that computes.
+    X : Tensor of shape (n, p) or DaskRows
+        The data (float32 or float64), on the device that computes, or a dask
+        array's rows (:class:`skvcreg._dask_data.DaskRows`): its row subsets
+        are then held up to a fixed number of bytes, and the passes over all
+        rows are reductions over its blocks.
     whitening : Tensor of shape (m, p), float64
         ``(X - mean) @ whitening.T`` is white (zero mean, identity covariance).
     mean : Tensor of shape (p,), default=None
@@ -156,9 +159,18 @@ def solve_ica(
         generator=generator,
         dtype=torch.float32,
     ).to(device)
+    # A dask array's rows are read once for a random subset held in memory
+    # (at most a fixed number of bytes): every stage but the last on all rows
+    # draws its rows from it, so the array is read once more per final step.
+    held = X.sample(X.max_held_rows, generator) if hasattr(X, "sample") else X
+    n_held = held.shape[0]
+    if n_held == n:  # all of it fits: the rest is in memory
+        X = held
     # The rows the kernel contrast sees, centred (float32), and white.
-    kernel_rows = _rows(n, max_samples, generator, device)
-    centred = centred_rows(X, mean, slice(None) if kernel_rows is None else kernel_rows)
+    kernel_rows = _rows(n_held, max_samples, generator, device)
+    centred = centred_rows(
+        held, mean, slice(None) if kernel_rows is None else kernel_rows
+    )
     white = (centred.double() @ K.T).float()
     info = {
         "converged": True,
@@ -185,13 +197,20 @@ def solve_ica(
         convergence is reported."""
         size = _START_ROWS
         while True:
-            rows = _rows(n, size, generator, device)
-            last = rows is None
+            rows = _rows(n_held, size, generator, device) if size < n_held else None
+            last = rows is None and (held is X or size > n_held)
+            data, fit_data = X if rows is None else held[rows], None
+            if rows is None and not last:  # the held rows of a dask array
+                data, size = held, n_held
+            elif last and held is not X:  # the scores of the last stage
+                fit_rows = _rows(n_held, _START_ROWS, generator, device)
+                fit_data = held if fit_rows is None else held[fit_rows]
             U, result = refine_unmixing(
-                X if last else X[rows],
+                data,
                 U,
                 center=mean,
                 tol=refine_tol if last else _SUBSET_TOL / math.sqrt(size),
+                fit_data=fit_data,
                 generator=generator,
                 callback=report("refine"),
             )

@@ -15,6 +15,8 @@ deviation only to the square root of that.
 import numpy as np
 from scipy import linalg
 
+from ._dask_data import finite_moments, is_dask_array
+
 __all__ = ["fit_whitening", "source_std"]
 
 _CHUNK_ROWS = 65_536  # rows per chunk of the reductions
@@ -27,8 +29,11 @@ def _chunks(n):
 def _moments(X):
     """Mean, covariance (normalised by ``n``) and largest magnitude of ``X``,
     reduced over row chunks in float64; the covariance is taken about a
-    first-pass mean so no large offset cancels."""
+    first-pass mean so no large offset cancels. A dask array is reduced by
+    dask over its blocks, and checked for NaN and infinity on the way."""
     n, p = X.shape
+    if is_dask_array(X):
+        return finite_moments(X)
     total = np.zeros(p)
     magnitude = 0.0
     for rows in _chunks(n):
@@ -75,6 +80,13 @@ def fit_whitening(X, n_components, *, solver="eigh"):
         variances, vectors = linalg.eigh(cov, check_finite=False)
         variances, vectors = variances[::-1].clip(min=0.0), vectors[:, ::-1]
         stds = np.sqrt(variances)
+    elif is_dask_array(X):  # a tall-and-skinny QR of the blocks, by dask
+        import dask
+        import dask.array as da
+
+        _, singular, vectors_t = da.linalg.svd(X.astype(np.float64) - mean)
+        singular, vectors_t = dask.compute(singular, vectors_t)
+        vectors, stds = vectors_t.T, singular / np.sqrt(n)
     else:
         Xc = np.asarray(X, dtype=np.float64) - mean
         vectors, singular = linalg.svd(Xc.T, full_matrices=False, check_finite=False)[
@@ -95,6 +107,9 @@ def fit_whitening(X, n_components, *, solver="eigh"):
 def source_std(X, mean, components):
     """Standard deviation of the columns of ``(X - mean) @ components.T``,
     reduced over row chunks in float64 (the sources are never all held)."""
+    if is_dask_array(X):
+        sources = (X.astype(np.float64) - mean) @ components.T
+        return np.sqrt(np.asarray((sources**2).sum(axis=0).compute()) / X.shape[0])
     squares = np.zeros(components.shape[0])
     for rows in _chunks(X.shape[0]):
         squares += np.square(

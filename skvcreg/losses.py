@@ -1,4 +1,5 @@
-"""VCReg and VICReg loss terms as pure torch functions.
+"""VCReg and VICReg loss terms, and the Barlow Twins and W-MSE losses, as pure torch
+functions.
 
 Every function takes tensors whose last two dimensions are ``(n, D)`` (``n`` rows of a
 batch, ``D`` features) and returns one value per leading index: an input of shape
@@ -19,7 +20,11 @@ Conventions (see ``DESIGN.md`` section 2):
   (``(v(Z) + v(Z')) / 2``) and the covariance terms are **summed**
   (``c(Z) + c(Z')``), as in the reference implementation of VICReg, whose weights
   ``25 / 25 / 1`` were tuned with that convention. The paper's equation sums both
-  variance terms; to reproduce it pass ``variance_weight=50``.
+  variance terms; to reproduce it pass ``variance_weight=50``;
+- :func:`barlow_twins_loss` standardises columns with the *biased* variance (``eps``
+  inside the square root, as batch normalisation does) and :func:`wmse_loss` whitens
+  with the covariance of both views stacked, normalised by ``2n - 1``; their
+  docstrings state the remaining choices.
 """
 
 import math
@@ -30,9 +35,12 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "BarlowTwinsLoss",
     "VCRegLoss",
     "VICRegLoss",
     "VICRegTerms",
+    "WMSELoss",
+    "barlow_twins_loss",
     "covariance_loss",
     "cross_covariance_loss",
     "invariance_loss",
@@ -41,6 +49,7 @@ __all__ = [
     "vcreg_loss",
     "vicreg_loss",
     "vicreg_terms",
+    "wmse_loss",
 ]
 
 
@@ -562,6 +571,202 @@ def vcreg_loss(
     return variance_weight * variance + covariance_weight * covariance
 
 
+def _check_pair(Z: Tensor, Z_prime: Tensor, *, check_finite: bool) -> tuple[int, int]:
+    """Shape and finiteness checks shared by the two-view losses, as
+    :func:`invariance_loss` does them; returns ``(n, D)``."""
+    if Z.shape != Z_prime.shape:
+        raise ValueError(
+            "Z and Z_prime must have the same shape; got "
+            f"{tuple(Z.shape)} and {tuple(Z_prime.shape)}."
+        )
+    n, D = _check_batch(Z, check_finite=check_finite)
+    if check_finite:
+        _check_finite(Z_prime, "Z_prime")
+    return n, D
+
+
+def barlow_twins_loss(
+    Z: Tensor,
+    Z_prime: Tensor,
+    *,
+    redundancy_weight: float = 5e-3,
+    eps: float = 1e-5,
+    check_finite: bool = True,
+) -> Tensor:
+    """Barlow Twins loss of two views (Zbontar, Jing, Misra, LeCun & Deny, 2021).
+
+    Each column of each view is standardised over the batch,
+    ``z^j <- (z^j - mean(z^j)) / sqrt(Var_b(z^j) + eps)`` with the *biased*
+    variance ``Var_b`` (normalised by ``n``) and ``eps`` inside the square root,
+    as a batch-normalisation layer without affine parameters does. With
+    ``C = Z_std^T Z'_std / n``, the ``D x D`` cross-correlation of the two views
+    (``C_ij`` in ``[-1, 1]`` when ``eps = 0``), the loss is
+
+    ``sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2``.
+
+    The first sum makes each feature agree across the views (invariance and, since
+    ``C_ii`` can reach 1 only for a non-constant column, no collapse); the second
+    decorrelates different features, the covariance regularisation it shares with
+    VCReg. The loss is not divided by ``D``.
+
+    Parameters
+    ----------
+    Z, Z_prime : Tensor of shape (..., n, D)
+        Embeddings (projector outputs) of two views of the same ``n`` rows.
+    redundancy_weight : float, default=5e-3
+        ``lambda``, weight of the off-diagonal (redundancy reduction) sum, ``>= 0``;
+        the paper's value.
+    eps : float, default=1e-5
+        Added to each column's biased variance inside the square root, ``>= 0``.
+        With ``eps = 0`` the loss is exactly invariant to a positive rescaling of
+        any column, but a constant column is then an error.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The loss, ``>= 0``, one value per leading index.
+
+    See Also
+    --------
+    wmse_loss : whitens the embeddings instead of penalising their correlations.
+    vicreg_loss : penalises covariances of each view separately.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import barlow_twins_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(256, 4, generator=g, dtype=torch.float64)
+    >>> bool(barlow_twins_loss(Z, Z) < 0.01)   # same view, nearly uncorrelated
+    True
+    >>> round(float(barlow_twins_loss(Z, -Z)), 2)   # C = -corr(Z): 4 * (1 + 1)^2
+    16.0
+    """
+    n, D = _check_pair(Z, Z_prime, check_finite=check_finite)
+    _check_nonnegative("redundancy_weight", redundancy_weight)
+    _check_nonnegative("eps", eps)
+    standardised = []
+    for name, V in (("Z", Z), ("Z_prime", Z_prime)):
+        variance = V.var(dim=-2, correction=0, keepdim=True)
+        if eps == 0 and bool((variance == 0).any()):
+            raise ValueError(
+                f"{name} has a constant column, whose standardisation divides by "
+                "zero when eps=0; pass eps > 0."
+            )
+        standardised.append(_centre(V) / torch.sqrt(variance + eps))
+    C = standardised[0].mT @ standardised[1] / n
+    diagonal = torch.diagonal(C, dim1=-2, dim2=-1)
+    off = C - torch.diag_embed(diagonal)
+    return (1 - diagonal).square().sum(dim=-1) + redundancy_weight * off.square().sum(
+        dim=(-2, -1)
+    )
+
+
+def wmse_loss(
+    Z: Tensor, Z_prime: Tensor, *, eps: float = 1e-5, check_finite: bool = True
+) -> Tensor:
+    """W-MSE loss of two views (Ermolov, Siarohin, Sangineto & Sebe, 2021).
+
+    The ``2n`` rows of both views are stacked and centred by their joint mean
+    ``m``; with ``Sigma`` their covariance (normalised by ``2n - 1``) plus
+    ``eps * I`` and ``Sigma = L L^T`` its Cholesky factorisation, each row is
+    whitened as ``w = L^-1 (z - m)``, so that the stacked whitened rows have
+    (nearly) identity covariance. Each whitened row is then scaled to unit length
+    and the loss is the mean over the ``n`` pairs of the squared distance between
+    the two views' rows,
+
+    ``(1/n) * sum_k ||w_k / |w_k| - w'_k / |w'_k| ||^2``,
+
+    which equals ``2 - 2 * mean_k cos(w_k, w'_k)`` and lies in ``[0, 4]``. The
+    whitening removes every covariance by construction, so the embeddings cannot
+    collapse and the loss only has to pull the views together: the covariance
+    constraint that VCReg and Barlow Twins impose with a penalty is here a hard one.
+
+    Choices made: two views (the paper's ``w = 2``); one whitening sub-batch, the
+    whole batch (the paper whitens sub-batches of the batch separately; passing
+    them as a leading dimension gives one loss per sub-batch, to be averaged); the
+    ridge ``eps * I`` added to the covariance, absolute, so the loss depends
+    slightly on the scale of the embeddings; rows whitened to zero length are left
+    at zero by the normalisation.
+
+    Parameters
+    ----------
+    Z, Z_prime : Tensor of shape (..., n, D)
+        Embeddings (projector outputs) of two views of the same ``n`` rows.
+        The stacked covariance is singular unless ``2n > D``, which is required;
+        the paper uses batches much larger than ``D`` (for example ``D = 64``
+        with sub-batches of 128 rows per view), since a covariance estimated from
+        few rows whitens poorly.
+    eps : float, default=1e-5
+        Ridge added to the diagonal of the covariance before its Cholesky
+        factorisation, ``>= 0``.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity, which would
+        make the loss NaN. The check is one pass over the input (and, on a GPU, a
+        synchronisation); a training loop that checks its loss itself can pass
+        ``False``.
+
+    Returns
+    -------
+    Tensor of shape (...)
+        The loss, in ``[0, 4]``, one value per leading index.
+
+    Raises
+    ------
+    ValueError
+        If ``2n <= D``, or if the covariance plus ``eps * I`` is not numerically
+        positive definite (for instance ``eps = 0`` with a constant column).
+        Linearly dependent columns with ``eps = 0`` may instead pass the
+        factorisation on rounding errors and be whitened along meaningless
+        directions: keep ``eps > 0``.
+
+    See Also
+    --------
+    barlow_twins_loss : penalises the cross-correlation of the views instead.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import wmse_loss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(512, 4, generator=g, dtype=torch.float64)
+    >>> float(wmse_loss(Z, Z))
+    0.0
+    >>> Z_other = torch.randn(512, 4, generator=g, dtype=torch.float64)
+    >>> round(float(wmse_loss(Z, Z_other)), 1)   # independent views: 2 - 2 * 0
+    2.0
+    """
+    n, D = _check_pair(Z, Z_prime, check_finite=check_finite)
+    _check_nonnegative("eps", eps)
+    if 2 * n <= D:
+        raise ValueError(
+            f"W-MSE whitens the 2n = {2 * n} stacked rows of the two views with "
+            f"their covariance, which is singular unless 2n > D; got n = {n} rows "
+            f"and D = {D} features. Use a larger batch (much larger than D)."
+        )
+    stacked = torch.cat([Z, Z_prime], dim=-2)
+    centred = _centre(stacked)
+    eye = torch.eye(D, dtype=Z.dtype, device=Z.device)
+    covariance = centred.mT @ centred / (2 * n - 1) + eps * eye
+    L, info = torch.linalg.cholesky_ex(covariance)
+    if bool((info > 0).any()):
+        raise ValueError(
+            "The covariance of the stacked views plus eps * I is not positive "
+            f"definite (eps = {eps!r}): some embedding columns are constant or "
+            "linearly dependent; pass a larger eps."
+        )
+    # Row form of w = L^-1 (z - m): solve W L^T = centred for W.
+    whitened = torch.linalg.solve_triangular(L.mT, centred, upper=True, left=False)
+    whitened = nn.functional.normalize(whitened, dim=-1)
+    w, w_prime = whitened[..., :n, :], whitened[..., n:, :]
+    return (w - w_prime).square().sum(dim=-1).mean(dim=-1)
+
+
 class VICRegLoss(nn.Module):
     """:func:`vicreg_loss` with its hyper-parameters bundled in a module.
 
@@ -669,3 +874,74 @@ class VCRegLoss(nn.Module):
             eps=self.eps,
             check_finite=self.check_finite,
         )
+
+
+class BarlowTwinsLoss(nn.Module):
+    """:func:`barlow_twins_loss` with its hyper-parameters bundled in a module.
+
+    Parameters
+    ----------
+    redundancy_weight : float, default=5e-3
+        Weight of the off-diagonal sum of squared cross-correlations.
+    eps : float, default=1e-5
+        Added to each column's biased variance inside the square root.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import BarlowTwinsLoss
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(64, 4, generator=g)
+    >>> BarlowTwinsLoss()(Z, torch.randn(64, 4, generator=g)).item() > 2
+    True
+    """
+
+    def __init__(
+        self,
+        redundancy_weight: float = 5e-3,
+        eps: float = 1e-5,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__()
+        self.redundancy_weight = redundancy_weight
+        self.eps = eps
+        self.check_finite = check_finite
+
+    def forward(self, Z: Tensor, Z_prime: Tensor) -> Tensor:
+        return barlow_twins_loss(
+            Z,
+            Z_prime,
+            redundancy_weight=self.redundancy_weight,
+            eps=self.eps,
+            check_finite=self.check_finite,
+        )
+
+
+class WMSELoss(nn.Module):
+    """:func:`wmse_loss` with its hyper-parameters bundled in a module.
+
+    Parameters
+    ----------
+    eps : float, default=1e-5
+        Ridge added to the diagonal of the stacked views' covariance.
+    check_finite : bool, default=True
+        Raise a ``ValueError`` when an input holds NaN or infinity.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvcreg.losses import WMSELoss
+    >>> Z = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    >>> WMSELoss()(Z, Z).item()
+    0.0
+    """
+
+    def __init__(self, eps: float = 1e-5, check_finite: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.check_finite = check_finite
+
+    def forward(self, Z: Tensor, Z_prime: Tensor) -> Tensor:
+        return wmse_loss(Z, Z_prime, eps=self.eps, check_finite=self.check_finite)

@@ -21,10 +21,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvcreg import _embedder
+from skvcreg import _embedder, _embedder_dask, losses
 from skvcreg._embedder import VCRegEmbedder
-from skvcreg._embedder_solver import _BlockPlateau, fit_embedder
+from skvcreg._embedder_loss import make_training_loss
+from skvcreg._embedder_solver import _batches, _BlockPlateau, fit_embedder
 from skvcreg.augmentations import TabularAugmentation
+from skvcreg.projectors import SeparableRandomProjector
 from skvcreg.projectors._mlp import make_mlp_projector
 
 # Short test fits stop at max_epochs by design; that warning is tested once below.
@@ -557,9 +559,8 @@ def test_solver_leaves_a_frozen_projector_untouched():
     )
     before = [p.clone() for p in projector.parameters()]
     weights_before = encoder[0].weight.clone()
-    _, info = fit_embedder(
-        X, encoder, projector, TabularAugmentation(X), g, max_epochs=3, batch_size=16
-    )
+    chunks = lambda: ((X, TabularAugmentation(X)),)  # noqa: E731
+    _, info = fit_embedder(chunks, encoder, projector, g, max_epochs=3, batch_size=16)
     assert info["n_iter"] == 3 and not info["non_finite"]
     for p, q in zip(projector.parameters(), before, strict=True):
         assert torch.equal(p, q)
@@ -571,7 +572,421 @@ def test_solver_merges_a_last_batch_of_one_row():
     X = torch.randn(33, 3, generator=g)  # 33 = 2 * 16 + 1
     encoder = make_mlp_projector(3, (4,), generator=g, dtype=torch.float32)
     projector = make_mlp_projector(4, (4,), generator=g, dtype=torch.float32)
-    _, info = fit_embedder(
-        X, encoder, projector, TabularAugmentation(X), g, max_epochs=2, batch_size=16
-    )
+    chunks = lambda: ((X, TabularAugmentation(X)),)  # noqa: E731
+    _, info = fit_embedder(chunks, encoder, projector, g, max_epochs=2, batch_size=16)
     assert np.isfinite(info["loss_curve"]).all()
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _projected_pair(seed=0, n=64, D=6):
+    g = torch.Generator().manual_seed(seed)
+    Z = torch.randn(n, D, generator=g, dtype=torch.float64)
+    return Z, Z + 0.3 * torch.randn(n, D, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "name, weights, expected",
+    [
+        (
+            "vicreg",
+            (2.0, 3.0, 0.5),
+            lambda Z, Zp: losses.vicreg_loss(
+                Z, Zp, invariance_weight=2.0, variance_weight=3.0, covariance_weight=0.5
+            ),
+        ),
+        (
+            "vcreg",
+            (2.0, 3.0, 0.5),
+            lambda Z, Zp: losses.vcreg_loss(
+                Z, variance_weight=3.0, covariance_weight=0.5
+            ),
+        ),
+        (
+            "vicreg",
+            (0.0, 3.0, 0.5),
+            lambda Z, Zp: losses.vcreg_loss(
+                Z, variance_weight=3.0, covariance_weight=0.5
+            ),
+        ),
+        ("barlow_twins", (2.0, 3.0, 0.5), losses.barlow_twins_loss),
+        ("wmse", (2.0, 3.0, 0.5), losses.wmse_loss),
+    ],
+)
+def test_training_losses_are_those_of_skvcreg_losses(name, weights, expected):
+    """The solver's loss callables are the pure functions of skvcreg.losses."""
+    Z, Z_prime = _projected_pair()
+    loss_fn = make_training_loss(
+        name,
+        invariance_weight=weights[0],
+        variance_weight=weights[1],
+        covariance_weight=weights[2],
+        output_width=Z.shape[1],
+    )
+    views = (Z, Z_prime)[: loss_fn.n_views]
+    loss, terms = loss_fn(*views)
+    assert_allclose(float(loss), float(expected(Z, Z_prime)), rtol=1e-12)
+    if name in ("vicreg", "vcreg"):
+        assert list(terms) == ["invariance", "variance", "covariance"]
+        assert_allclose(
+            float(loss),
+            sum(w * float(t) for w, t in zip(weights, terms.values(), strict=True))
+            if loss_fn.n_views == 2
+            else weights[1] * float(terms["variance"])
+            + weights[2] * float(terms["covariance"]),
+            rtol=1e-12,
+        )
+    else:
+        assert terms == {}
+
+
+def test_separable_training_loss_is_vicreg_on_the_frozen_projector():
+    """Variance on the representation, cross-block covariance, invariance on Q."""
+    Y, Y_prime = _projected_pair(n=80, D=3)
+    g = torch.Generator().manual_seed(1)
+    projector = SeparableRandomProjector((4,), generator=g)
+    loss_fn = make_training_loss(
+        "vicreg",
+        invariance_weight=2.0,
+        variance_weight=3.0,
+        covariance_weight=0.5,
+        separable_projector=projector,
+    )
+    loss, terms = loss_fn(Y, Y_prime)
+
+    def standardise(V):
+        return (V - V.mean(0)) / torch.sqrt(V.var(0) + 1e-4)
+
+    Q, Q_prime = projector(standardise(Y)), projector(standardise(Y_prime))
+    variance = (losses.variance_loss(Y) + losses.variance_loss(Y_prime)) / 2
+    covariance = losses.cross_covariance_loss(Q, 3) + losses.cross_covariance_loss(
+        Q_prime, 3
+    )
+    invariance = losses.invariance_loss(Q, Q_prime)
+    assert_allclose(float(terms["variance"]), float(variance), rtol=1e-12)
+    assert_allclose(float(terms["covariance"]), float(covariance), rtol=1e-12)
+    assert_allclose(float(terms["invariance"]), float(invariance), rtol=1e-12)
+    expected = 2.0 * invariance + 3.0 * variance + 0.5 * covariance
+    assert_allclose(float(loss), float(expected), rtol=1e-12)
+
+
+def test_solver_minimises_the_loss_callable_it_is_given():
+    """The solver knows no formula: it reports whatever terms the callable returns."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 3, generator=g)
+    encoder = make_mlp_projector(3, (8, 4), generator=g, dtype=torch.float32)
+    calls = []
+
+    def loss_fn(Z, Z_prime=None):
+        calls.append((Z.shape, Z_prime))
+        spread = (Z.std(dim=0) - 1.0).square().mean()
+        return spread, {"spread": spread, "mean": Z.mean().square()}
+
+    loss_fn.n_views = 1
+
+    def identity(X_batch, generator):
+        return X_batch
+
+    _, info = fit_embedder(
+        lambda: ((X, identity),),
+        encoder,
+        torch.nn.Identity(),
+        g,
+        loss_fn=loss_fn,
+        max_epochs=30,
+        batch_size=40,
+        learning_rate=1e-2,
+        tol=0.0,
+    )
+    assert calls[0] == (torch.Size([40, 4]), None)
+    assert set(info) >= {"loss_curve", "spread_curve", "mean_curve"}
+    assert_allclose(info["loss_curve"], info["spread_curve"], rtol=1e-12)
+    assert info["loss_curve"][-1] < 0.1 * info["loss_curve"][0]
+
+
+@pytest.mark.parametrize("loss", ["vicreg", "vcreg", "barlow_twins", "wmse"])
+def test_every_loss_trains_and_lowers_its_value(wine, loss):
+    X, _ = wine
+    model = _small(loss=loss, max_epochs=20, tol=0.0, batch_size=64)
+    Z = model.fit_transform(X)
+    assert np.isfinite(Z).all() and Z.std(axis=0).min() > 0.01
+    assert model.loss_curve_.shape == (20,)
+    assert model.loss_curve_[-3:].mean() < model.loss_curve_[:3].mean()
+    has_terms = loss in ("vicreg", "vcreg")
+    for name in ("invariance", "variance", "covariance"):
+        assert hasattr(model, f"{name}_curve_") == has_terms
+
+
+def test_vcreg_loss_is_vicreg_without_invariance(wine):
+    X, _ = wine
+    vcreg = _small(loss="vcreg").fit(X)
+    vicreg = _small(loss="vicreg", invariance_weight=0.0).fit(X)
+    assert_array_equal(vcreg.transform(X), vicreg.transform(X))
+    assert_array_equal(vcreg.invariance_curve_, 0.0)
+
+
+def test_refit_with_another_loss_drops_the_term_curves(wine):
+    X, _ = wine
+    model = _small().fit(X)
+    assert hasattr(model, "variance_curve_")
+    model.set_params(loss="barlow_twins").fit(X)
+    assert not hasattr(model, "variance_curve_")
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            {"loss": "barlow_twins", "projector": "separable"},
+            "loss='barlow_twins' does not go with projector='separable'",
+        ),
+        (
+            {"loss": "wmse", "batch_size": 8, "projector_widths": (16, 16)},
+            r"2 \* batch_size = 16 must exceed projector_widths\[-1\] = 16",
+        ),
+        ({"loss": "mse"}, "The 'loss' parameter of VCRegEmbedder must be a str among"),
+    ],
+)
+def test_bad_loss_settings_are_clear_errors(wine, params, match):
+    with pytest.raises(ValueError, match=match):
+        _small(**params).fit(wine[0])
+
+
+def test_wmse_needs_more_rows_than_half_the_width(wine):
+    with pytest.raises(ValueError, match="at least 9 rows .* X has 8 rows"):
+        _small(loss="wmse").fit(wine[0][:8])
+
+
+@pytest.mark.parametrize(
+    "loss, params, unused",
+    [
+        ("barlow_twins", {"covariance_weight": 2.0}, "covariance_weight=2.0"),
+        ("wmse", {"invariance_weight": 0.0}, "invariance_weight=0.0"),
+        ("vcreg", {"invariance_weight": 5.0}, "invariance_weight=5.0"),
+    ],
+)
+def test_weights_a_loss_does_not_use_warn(wine, loss, params, unused):
+    with pytest.warns(UserWarning, match=f"{unused} is not used by loss='{loss}'"):
+        _small(loss=loss, batch_size=64, **params).fit(wine[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # defaults, and vcreg with 0
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _small(loss=loss, batch_size=64).fit(wine[0])
+        _small(loss="vcreg", invariance_weight=0.0).fit(wine[0])
+
+
+def test_wmse_merges_a_short_last_batch():
+    g = torch.Generator().manual_seed(0)
+    batches = _batches(70, 32, g, "cpu", min_rows=9)  # 32 + 32 + 6: 6 < 9
+    assert [len(b) for b in batches] == [32, 38]
+    assert sorted(torch.cat(batches).tolist()) == list(range(70))
+
+
+# ------------------------------------------------------------- partial_fit
+
+
+def test_two_partial_fits_are_fit_with_two_epochs(wine):
+    """The first call fixes everything; the second continues networks, optimizer
+    and generator, so the result is bit for bit that of two epochs of fit."""
+    X, _ = wine
+    fitted = _small(max_epochs=2).fit(X)
+    partial = _small()
+    partial.partial_fit(X)
+    assert partial.n_iter_ == 1 and partial.loss_curve_.shape == (1,)
+    partial.partial_fit(X)
+    assert partial.n_iter_ == 2 and not partial.converged_
+    assert_array_equal(partial.loss_curve_, fitted.loss_curve_)
+    assert_array_equal(partial.variance_curve_, fitted.variance_curve_)
+    assert_array_equal(partial.transform(X), fitted.transform(X))
+    # fit keeps the training state too: one epoch of fit then partial_fit.
+    resumed = _small(max_epochs=1).fit(X).partial_fit(X)
+    assert_array_equal(resumed.transform(X), fitted.transform(X))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"projector": "separable", "projector_widths": (4,)},
+        {"loss": "barlow_twins"},
+        {"projector": "random_mlp", "invariance_weight": 0.0},
+    ],
+)
+def test_partial_fit_continues_every_kind_of_training(wine, params):
+    X, _ = wine
+    fitted = _small(max_epochs=2, **params).fit(X)
+    partial = _small(**params).partial_fit(X).partial_fit(X)
+    assert_array_equal(partial.transform(X), fitted.transform(X))
+
+
+def test_partial_fit_over_chunks_keeps_the_first_standardisation(wine):
+    X, _ = wine
+    rng = np.random.default_rng(0)
+    X = X[rng.permutation(len(X))]
+    model = _small(batch_size=32)
+    for chunk in np.array_split(X, 4):
+        model.partial_fit(chunk)
+    first = _embedder._column_statistics(np.array_split(X, 4)[0])
+    assert_allclose(model.mean_, first[0], rtol=1e-12)
+    assert model.n_iter_ == 4 and model.loss_curve_.shape == (4,)
+    again = _small(batch_size=32)
+    for chunk in np.array_split(X, 4):
+        again.partial_fit(chunk)
+    assert_array_equal(again.transform(X), model.transform(X))
+    other = _small(batch_size=32, random_state=1)
+    for chunk in np.array_split(X, 4):
+        other.partial_fit(chunk)
+    assert not np.allclose(other.transform(X), model.transform(X))
+
+
+def test_partial_fit_state_survives_pickling(wine):
+    X, _ = wine
+    model = _small().partial_fit(X[:90])
+    restored = pickle.loads(pickle.dumps(model))
+    model.partial_fit(X[90:])
+    restored.partial_fit(X[90:])
+    assert_array_equal(restored.transform(X), model.transform(X))
+
+
+def test_partial_fit_bad_inputs_are_clear_errors(wine):
+    X, _ = wine
+    model = _small().partial_fit(X)
+    with pytest.raises(ValueError, match="X has 12 features, but VCRegEmbedder is"):
+        model.partial_fit(X[:, :-1])
+    with pytest.raises(ValueError, match="1 sample.* minimum of 2 is required"):
+        model.partial_fit(X[:1])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.partial_fit(np.where(X > 100, np.nan, X))
+    model.set_params(projector_widths=(8, 8))
+    with pytest.raises(
+        ValueError, match=r"projector_widths from \(16, 16\) to \(8, 8\) changed"
+    ):
+        model.partial_fit(X)
+    model.fit(X)  # fit starts a new training with the new networks
+    model.partial_fit(X)
+    assert model.n_iter_ == 4
+
+
+# -------------------------------------------------------------------- dask
+
+
+def _dask_array(X, chunks, seen=None):
+    """A dask array of ``X`` whose blocks record their shapes when computed."""
+    da = pytest.importorskip("dask.array")
+
+    def record(block):
+        if seen is not None:
+            seen.append(block.shape)
+        return block
+
+    meta = np.empty((0, 0), dtype=X.dtype)
+    return da.from_array(X, chunks=chunks).map_blocks(record, meta=meta)
+
+
+def test_dask_fit_streams_chunks_and_standardises_like_numpy(wine, monkeypatch):
+    X, _ = wine
+    sizes = []
+    for name in ("_check_block", "_standardize"):
+        method = getattr(VCRegEmbedder, name)
+
+        def spy(self, block, method=method):
+            sizes.append(np.shape(block)[0])
+            return method(self, block)
+
+        monkeypatch.setattr(VCRegEmbedder, name, spy)
+    model = _small(batch_size=16, max_epochs=4).fit(_dask_array(X, (40, 13)))
+    # No array larger than a chunk ever reaches the estimator's numpy code.
+    assert max(sizes) == 40
+    reference = _small().fit(X)
+    assert_allclose(model.mean_, reference.mean_, rtol=1e-12)
+    assert_allclose(model.scale_, reference.scale_, rtol=1e-12)
+    assert model.n_iter_ == 4 and np.isfinite(model.loss_curve_).all()
+
+
+def test_dask_fit_with_one_chunk_is_the_numpy_fit(wine):
+    X, _ = wine
+    model = _small().fit(_dask_array(X, (-1, -1)))
+    # Same batches and views; only the dask reductions of the statistics differ
+    # from numpy's, at float64 round-off.
+    assert_allclose(model.transform(X), _small().fit(X).transform(X), atol=1e-6)
+
+
+def test_dask_fit_merges_a_one_row_chunk_and_needs_known_chunks(wine):
+    X, _ = wine
+    dask_X = _dask_array(X, ((59, 59, 59, 1), (13,)))
+    model = _small(max_epochs=2).fit(dask_X)
+    assert model.n_features_in_ == 13 and np.isfinite(model.loss_curve_).all()
+    selected = dask_X[dask_X[:, 0] > 12]  # boolean indexing: unknown chunk sizes
+    with pytest.raises(ValueError, match=r"call X.compute_chunk_sizes\(\) first"):
+        _small().fit(selected)
+    _small(max_epochs=1).fit(selected.compute_chunk_sizes())
+    assert _embedder_dask.row_ranges((59, 59, 59, 1)) == [
+        (0, 59),
+        (59, 118),
+        (118, 178),
+    ]
+    assert _embedder_dask.row_ranges((1, 59, 5), min_rows=9) == [(0, 65)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dask_transform_is_lazy_and_blockwise(wine, dtype):
+    X, _ = wine
+    X = X.astype(dtype)
+    model = _small().fit(X)
+    seen = []
+    Z = model.transform(_dask_array(X, (50, 13), seen))
+    assert seen == []  # nothing computed yet
+    assert Z.chunks == ((50, 50, 50, 28), (4,)) and Z.dtype == dtype
+    expected = model.transform(X)
+    # Each row is encoded alone (eval mode, float64), so any block matches.
+    assert_allclose(Z.blocks[2].compute(), expected[100:150], rtol=1e-6)
+    assert_allclose(Z.compute(), expected, rtol=1e-6)
+    assert max(shape[0] for shape in seen) == 50
+
+
+def test_dask_fit_transform_is_lazy(wine):
+    X, _ = wine
+    model = _small()
+    Z = model.fit_transform(_dask_array(X, (60, 13)))
+    assert hasattr(Z, "dask")
+    assert_allclose(Z.compute(), model.transform(X), rtol=1e-12)
+
+
+def test_dask_errors_match_numpy_and_come_early(wine):
+    X, _ = wine
+    bad = X.copy()
+    bad[150, 3] = np.nan
+    with pytest.raises(ValueError) as numpy_error:
+        _small().fit(bad)
+    with pytest.raises(ValueError, match=re.escape(str(numpy_error.value))):
+        _small().fit(_dask_array(bad, (50, 13)))
+    bad[150, 3] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        _small().fit(_dask_array(bad, (50, 13)))
+    model = _small().fit(X)
+    seen = []
+    with pytest.raises(ValueError, match="X has 5 features, but VCRegEmbedder is"):
+        model.transform(_dask_array(X[:, :5], (50, 5), seen))
+    assert seen == []  # raised from the shape, before any block was computed
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="Expected a 2D array, got a 1D dask"):
+        model.transform(da.from_array(X[:, 0]))
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        _small().fit(da.from_array(X + 1j))
+    with pytest.raises(ValueError, match="X must hold real numbers; its dtype is"):
+        _small().fit(da.from_array(X.astype(str)))
+    with pytest.raises(ValueError, match=r"1 sample\(s\) .* minimum of 2"):
+        _small().fit(da.from_array(X[:1]))
+
+
+def test_dask_ml_incremental_drives_partial_fit(wine):
+    X, _ = wine
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    dask_X = _dask_array(X, (45, 13))
+    incremental = wrappers.Incremental(_small(batch_size=32), random_state=0)
+    incremental.fit(dask_X)
+    model = incremental.estimator_
+    assert model.n_iter_ == 4 and model.loss_curve_.shape == (4,)
+    assert model.n_features_in_ == 13
+    Z = incremental.transform(dask_X)
+    assert_allclose(np.asarray(Z), model.transform(X), rtol=1e-12)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from skvcreg.metrics import _hsic, hsic, hsic_test, pairwise_hsic
+from skvcreg.metrics import _hsic, _lowrank, hsic, hsic_test, pairwise_hsic
 
 
 def _data(n=120, seed=0):
@@ -83,7 +83,7 @@ def test_lowrank_error_is_certified(rtol):
 
 
 def test_lowrank_falls_back_to_exact_when_rank_is_capped(monkeypatch):
-    monkeypatch.setattr(_hsic, "_LOWRANK_BYTES", 1)  # max rank 8
+    monkeypatch.setattr(_lowrank, "_LOWRANK_BYTES", 1)  # max rank 8
     X = _data(n=100)
     assert_allclose(
         pairwise_hsic(X), pairwise_reference(X), rtol=1e-9, err_msg="fallback"
@@ -91,7 +91,7 @@ def test_lowrank_falls_back_to_exact_when_rank_is_capped(monkeypatch):
 
 
 def test_lowrank_warns_above_fallback_size(monkeypatch):
-    monkeypatch.setattr(_hsic, "_LOWRANK_BYTES", 1)
+    monkeypatch.setattr(_lowrank, "_LOWRANK_BYTES", 1)
     monkeypatch.setattr(_hsic, "_EXACT_FALLBACK_MAX_SAMPLES", 10)
     X = np.random.default_rng(0).standard_cauchy(size=(200, 3))
     with pytest.warns(UserWarning, match="lower bounds"):

@@ -3,11 +3,17 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
 from skvcreg.losses import (
+    BarlowTwinsLoss,
     VCRegLoss,
     VICRegLoss,
+    WMSELoss,
+    barlow_twins_loss,
     covariance_loss,
     cross_covariance_loss,
     invariance_loss,
@@ -16,6 +22,7 @@ from skvcreg.losses import (
     vcreg_loss,
     vicreg_loss,
     vicreg_terms,
+    wmse_loss,
 )
 
 # float64 throughout: the torch and numpy computations differ only by summation
@@ -204,6 +211,7 @@ LOSSES = {
     "invariance": invariance_loss,
     "vcreg": lambda Z, Zp: vcreg_loss(Z),
     "vicreg": vicreg_loss,
+    "barlow_twins": barlow_twins_loss,
 }
 
 
@@ -241,6 +249,7 @@ NUMPY_LOSSES = {
         + _np_covariance(Z)
         + _np_covariance(Zp)
     ),
+    "barlow_twins": lambda Z, Zp: _np_barlow_twins(Z, Zp),
 }
 
 
@@ -331,7 +340,13 @@ def test_normalized_cross_covariance_loss_batches_and_bounds():
 
 
 # Every loss with the view that gets the bad entry: the second only where used.
-VIEWS = [(name, 0) for name in sorted(LOSSES)] + [("invariance", 1), ("vicreg", 1)]
+VIEWS = [(name, 0) for name in sorted(LOSSES)] + [
+    ("invariance", 1),
+    ("vicreg", 1),
+    ("barlow_twins", 1),
+    ("wmse", 0),
+    ("wmse", 1),
+]
 
 
 @pytest.mark.parametrize("name, view", VIEWS)
@@ -339,8 +354,9 @@ VIEWS = [(name, 0) for name in sorted(LOSSES)] + [("invariance", 1), ("vicreg", 
 def test_non_finite_input_is_an_error(name, view, bad):
     Z = _rng(4).normal(size=(2, 16, 6))
     Z[view, 5, 2] = bad
+    fn = wmse_loss if name == "wmse" else LOSSES[name]
     with pytest.raises(ValueError, match=r"Z(_prime)? contains NaN or infinity"):
-        LOSSES[name](_t(Z[0]), _t(Z[1]))
+        fn(_t(Z[0]), _t(Z[1]))
 
 
 def test_non_finite_check_can_be_switched_off_and_keeps_autograd():
@@ -373,9 +389,287 @@ def test_non_finite_check_can_be_switched_off_and_keeps_autograd():
             "regularization must be a finite number >= 0",
         ),
         (lambda Z: cross_covariance_loss(Z, 1.5), "positive divisor"),
+        (lambda Z: barlow_twins_loss(Z, Z, eps=-1e-5), "eps must be a finite"),
+        (
+            lambda Z: barlow_twins_loss(Z, Z, redundancy_weight=-1.0),
+            "redundancy_weight must be a finite number >= 0",
+        ),
+        (
+            lambda Z: BarlowTwinsLoss(redundancy_weight=float("inf"))(Z, Z),
+            "redundancy_weight must be a finite",
+        ),
+        (lambda Z: wmse_loss(Z, Z, eps=-1e-5), "eps must be a finite number >= 0"),
+        (lambda Z: WMSELoss(eps=float("nan"))(Z, Z), "eps must be a finite"),
     ],
 )
 def test_negative_or_non_finite_settings_are_errors(call, match):
     Z = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match=match):
         call(Z)
+
+
+# --- Barlow Twins and W-MSE -------------------------------------------------------
+
+
+def _np_barlow_twins(Z, Zp, redundancy_weight=5e-3, eps=1e-5):
+    """Column-by-column standardisation (biased variance) and an explicit loop."""
+    n, D = Z.shape
+    A, B = np.empty_like(Z), np.empty_like(Zp)
+    for j in range(D):
+        A[:, j] = (Z[:, j] - Z[:, j].mean()) / np.sqrt(Z[:, j].var(ddof=0) + eps)
+        B[:, j] = (Zp[:, j] - Zp[:, j].mean()) / np.sqrt(Zp[:, j].var(ddof=0) + eps)
+    loss = 0.0
+    for i in range(D):
+        for j in range(D):
+            c = sum(A[k, i] * B[k, j] for k in range(n)) / n
+            loss += (1 - c) ** 2 if i == j else redundancy_weight * c**2
+    return loss
+
+
+def _np_wmse(Z, Zp, eps=1e-5):
+    """Cholesky whitening of the stacked views, one row at a time."""
+    n, D = Z.shape
+    X = np.vstack([Z, Zp])
+    m = X.mean(axis=0)
+    S = np.cov(X, rowvar=False, ddof=1) + eps * np.eye(D)
+    W = np.linalg.inv(np.linalg.cholesky(S))
+    total = 0.0
+    for k in range(n):
+        w, wp = W @ (Z[k] - m), W @ (Zp[k] - m)
+        total += np.sum((w / np.linalg.norm(w) - wp / np.linalg.norm(wp)) ** 2)
+    return total / n
+
+
+def _np_wmse_zca(Z, Zp, eps=1e-5):
+    """The same loss with the symmetric (ZCA) whitening Sigma^-1/2: whitenings differ
+    by a rotation, which the normalised distances do not see."""
+    X = np.vstack([Z, Zp])
+    S = np.cov(X, rowvar=False) + eps * np.eye(Z.shape[1])
+    Y = (X - X.mean(axis=0)) @ _inverse_sqrt(S)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    n = Z.shape[0]
+    return 2 - 2 * np.mean(np.sum(Y[:n] * Y[n:], axis=1))
+
+
+def _views(n, D, seed=0, noise=0.5):
+    rng = _rng(seed)
+    Z = rng.normal(size=(n, D)) @ rng.normal(size=(D, D)) + rng.normal(size=D)
+    return Z, Z + noise * rng.normal(size=(n, D))
+
+
+@pytest.mark.parametrize("n, D", [(2, 3), (10, 3), (50, 8), (6, 20)])
+@pytest.mark.parametrize("redundancy_weight, eps", [(5e-3, 1e-5), (1.0, 0.0), (0, 0.1)])
+def test_barlow_twins_loss_matches_numpy(n, D, redundancy_weight, eps):
+    Z, Zp = _views(n, D, seed=n + D)
+    got = barlow_twins_loss(_t(Z), _t(Zp), redundancy_weight=redundancy_weight, eps=eps)
+    expected = _np_barlow_twins(Z, Zp, redundancy_weight, eps)
+    assert_allclose(float(got), expected, rtol=1e-9)
+    module = BarlowTwinsLoss(redundancy_weight=redundancy_weight, eps=eps)
+    assert_allclose(float(module(_t(Z), _t(Zp))), expected, rtol=1e-9)
+
+
+def test_barlow_twins_identical_decorrelated_views_give_zero():
+    rng = _rng(1)
+    n, D = 64, 5
+    centred = rng.normal(size=(n, D))
+    centred -= centred.mean(axis=0)
+    Q = np.linalg.qr(centred)[0]  # orthonormal columns, still centred
+    Z = np.sqrt(n) * Q * np.array([0.5, 1.0, 2.0, 3.0, 10.0]) + 7.0
+    assert float(barlow_twins_loss(_t(Z), _t(Z), eps=0.0)) < 1e-20
+    # eps only shrinks C_ii to Var / (Var + eps).
+    expected = sum((1e-5 / (s**2 + 1e-5)) ** 2 for s in [0.5, 1.0, 2.0, 3.0, 10.0])
+    assert_allclose(float(barlow_twins_loss(_t(Z), _t(Z))), expected, rtol=1e-6)
+    # Correlated columns in identical views: only the redundancy term remains.
+    Zc = Z.copy()
+    Zc[:, 1] += Zc[:, 0]
+    assert float(barlow_twins_loss(_t(Zc), _t(Zc))) > 1e-3
+
+
+def test_barlow_twins_opposite_views_are_the_worst_diagonal():
+    Z, _ = _views(200, 4, seed=2)
+    C = np.corrcoef(Z, rowvar=False)
+    off = np.sum(C**2) - 4
+    expected = 4 * 2.0**2 + 5e-3 * off
+    got = barlow_twins_loss(_t(Z), _t(-Z), eps=0.0)
+    assert_allclose(float(got), expected, rtol=1e-9)
+
+
+def test_barlow_twins_invariant_to_positive_affine_map_of_columns():
+    Z, Zp = _views(80, 6, seed=3)
+    rng = _rng(4)
+    scale, shift = rng.uniform(0.2, 5.0, size=6), rng.normal(size=6) * 10
+    base = float(barlow_twins_loss(_t(Z), _t(Zp), eps=0.0))
+    mapped = float(barlow_twins_loss(_t(Z), _t(scale * Zp + shift), eps=0.0))
+    assert_allclose(mapped, base, rtol=1e-10)
+    both = float(barlow_twins_loss(_t(scale * Z - shift), _t(Zp), eps=0.0))
+    assert_allclose(both, base, rtol=1e-10)
+    # With the default eps the invariance holds up to eps / Var.
+    default = float(barlow_twins_loss(_t(Z), _t(Zp)))
+    mapped = float(barlow_twins_loss(_t(Z), _t(scale * Zp + shift)))
+    assert_allclose(mapped, default, rtol=1e-4)
+    # A sign flip is not a positive rescaling: the diagonal term changes.
+    flipped = float(barlow_twins_loss(_t(Z), _t(-Zp), eps=0.0))
+    assert flipped > base + 1.0
+
+
+@pytest.mark.parametrize("n, D", [(3, 5), (10, 3), (50, 8), (40, 40)])
+@pytest.mark.parametrize("eps", [1e-5, 1e-2, 0.0])
+def test_wmse_loss_matches_numpy(n, D, eps):
+    Z, Zp = _views(n, D, seed=n * D)
+    got = wmse_loss(_t(Z), _t(Zp), eps=eps)
+    rtol = 1e-9 if eps > 0 or n > D else 1e-6  # eps = 0, 2n - 1 = D is ill-conditioned
+    assert_allclose(float(got), _np_wmse(Z, Zp, eps), rtol=rtol)
+    assert_allclose(float(got), _np_wmse_zca(Z, Zp, eps), rtol=rtol)
+    assert_allclose(float(WMSELoss(eps=eps)(_t(Z), _t(Zp))), float(got), rtol=1e-12)
+
+
+def test_wmse_known_values():
+    rng = _rng(5)
+    Z = rng.normal(size=(4000, 8)) * np.arange(1, 9)
+    assert float(wmse_loss(_t(Z), _t(Z))) == pytest.approx(0.0, abs=1e-12)
+    Zp = rng.normal(size=(4000, 8))
+    # Independent views: whitened directions are unrelated, E cos = 0 and the
+    # standard deviation of the mean cosine is about 1 / sqrt(D n) = 0.006.
+    assert float(wmse_loss(_t(Z), _t(Zp))) == pytest.approx(2.0, abs=0.04)
+    # Opposite views (after the joint centring): cos = -1 for every pair.
+    assert float(wmse_loss(_t(Z), _t(-Z))) == pytest.approx(4.0, abs=1e-9)
+
+
+def test_wmse_invariant_to_invertible_linear_map_of_both_views():
+    Z, Zp = _views(60, 5, seed=6)
+    rng = _rng(7)
+    A = rng.normal(size=(5, 5)) + 3 * np.eye(5)
+    b = rng.normal(size=5)
+    base = float(wmse_loss(_t(Z), _t(Zp), eps=0.0))
+    mapped = float(wmse_loss(_t(Z @ A + b), _t(Zp @ A + b), eps=0.0))
+    assert_allclose(mapped, base, rtol=1e-9)
+    default = float(wmse_loss(_t(Z @ A + b), _t(Zp @ A + b)))
+    assert_allclose(default, base, rtol=1e-4)
+    # Mapping one view only is not an invariance.
+    one = float(wmse_loss(_t(Z @ A), _t(Zp), eps=0.0))
+    assert abs(one - base) > 0.1
+
+
+def test_wmse_whitens_the_two_views_jointly():
+    """Whitening each view with its own statistics would map Z and 10 Z + 5 to the
+    same rows (loss 0); the joint whitening keeps the views' different means and
+    scales, which the loss then sees."""
+    Z, _ = _views(100, 3, seed=8)
+    got = float(wmse_loss(_t(Z), _t(10 * Z + 5)))
+    assert_allclose(got, _np_wmse(Z, 10 * Z + 5), rtol=1e-9)
+    assert got > 0.5
+
+
+def test_wmse_leading_dimensions_and_float32():
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(2, 3, 20, 4, generator=g, dtype=torch.float64)
+    Zp = Z + 0.3 * torch.randn(2, 3, 20, 4, generator=g, dtype=torch.float64)
+    out = wmse_loss(Z, Zp)
+    assert out.shape == (2, 3)
+    each = [
+        float(wmse_loss(a, b))
+        for a, b in zip(Z.reshape(-1, 20, 4), Zp.reshape(-1, 20, 4), strict=True)
+    ]
+    assert_allclose(out.reshape(-1).numpy(), each, rtol=1e-10)
+    assert wmse_loss(Z.float(), Zp.float()).dtype == torch.float32
+    assert barlow_twins_loss(Z.float(), Zp.float()).dtype == torch.float32
+
+
+def test_wmse_short_batch_uses_its_own_size():
+    rows, other = _views(10, 4, seed=9)
+    assert_allclose(
+        float(wmse_loss(_t(rows[:3]), _t(other[:3]))),
+        _np_wmse(rows[:3], other[:3]),
+        rtol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("name", ["barlow", "wmse"])
+def test_two_view_losses_gradcheck(name):
+    fn = {"barlow": barlow_twins_loss, "wmse": wmse_loss}[name]
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    Zp = Z.detach() + 0.5 * torch.randn(6, 3, generator=g, dtype=torch.float64)
+    Zp.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: fn(a, b), (Z, Zp))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("spread", [0.0, 1e-6, 1e-2])
+@pytest.mark.parametrize("name", ["barlow", "wmse"])
+def test_two_view_gradients_finite_near_collapse(name, dtype, spread):
+    fn = {"barlow": barlow_twins_loss, "wmse": wmse_loss}[name]
+    g = torch.Generator().manual_seed(1)
+    base = torch.randn(1, 4, generator=g, dtype=dtype)
+    Z = base + spread * torch.randn(32, 4, generator=g, dtype=dtype)
+    Z.requires_grad_(True)
+    Zp = Z.detach() + spread * torch.randn(32, 4, generator=g, dtype=dtype)
+    loss = fn(Z, Zp)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(Z.grad).all()
+
+
+def test_two_view_gradient_step_lowers_the_loss():
+    g = torch.Generator().manual_seed(2)
+    for fn in (barlow_twins_loss, wmse_loss):
+        Z = torch.randn(64, 4, generator=g, dtype=torch.float64)
+        Zp = (Z + torch.randn(64, 4, generator=g, dtype=torch.float64)).requires_grad_()
+        before = fn(Z, Zp)
+        before.backward()
+        with torch.no_grad():
+            after = fn(Z, Zp - 1e-3 * Zp.grad / Zp.grad.norm())
+        assert float(after) < float(before.detach())
+
+
+@pytest.mark.parametrize("fn", [barlow_twins_loss, wmse_loss])
+def test_two_view_bad_shapes(fn):
+    with pytest.raises(ValueError, match="same shape"):
+        fn(torch.zeros(8, 3), torch.zeros(8, 2))
+    with pytest.raises(ValueError, match="at least two dimensions"):
+        fn(torch.zeros(8), torch.zeros(8))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        fn(torch.zeros(1, 3), torch.zeros(1, 3))
+
+
+def test_wmse_batch_too_small_for_the_width():
+    Z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"2n > D; got n = 4 rows and D = 8"):
+        wmse_loss(Z, Z)
+    wmse_loss(Z[:, :7], Z[:, :7])  # 2n = 8 > 7 is enough
+
+
+def test_degenerate_columns_with_zero_eps_are_errors():
+    Z = torch.randn(16, 3, generator=torch.Generator().manual_seed(0)).double()
+    constant = Z.clone()
+    constant[:, 1] = 2.0
+    with pytest.raises(ValueError, match="Z_prime has a constant column.*eps > 0"):
+        barlow_twins_loss(Z, constant, eps=0.0)
+    assert torch.isfinite(barlow_twins_loss(Z, constant))  # default eps is fine
+    with pytest.raises(ValueError, match="not positive definite.*larger eps"):
+        wmse_loss(constant, constant.flip(0), eps=0.0)
+    dependent = torch.cat([Z, Z[:, :1]], dim=1)
+    assert 0 <= float(wmse_loss(dependent, dependent + 0.1)) <= 4
+
+
+_finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(2, 12), st.integers(1, 5)), elements=_finite
+    ),
+    st.floats(0.0, 10.0),
+    st.integers(0, 2**16),
+)
+def test_two_view_losses_bounds_and_symmetry(Z, redundancy_weight, seed):
+    Zp = Z + _rng(seed).normal(size=Z.shape)
+    bt = float(barlow_twins_loss(_t(Z), _t(Zp), redundancy_weight=redundancy_weight))
+    assert bt >= 0
+    swapped = barlow_twins_loss(_t(Zp), _t(Z), redundancy_weight=redundancy_weight)
+    assert_allclose(float(swapped), bt, rtol=1e-9, atol=1e-12)
+    if 2 * Z.shape[0] > Z.shape[1]:
+        w = float(wmse_loss(_t(Z), _t(Zp)))
+        assert -1e-12 <= w <= 4 + 1e-9
+        assert_allclose(float(wmse_loss(_t(Zp), _t(Z))), w, rtol=1e-9, atol=1e-12)

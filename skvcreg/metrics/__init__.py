@@ -12,8 +12,8 @@
 from ._amari import SourceMatch, amari_distance, match_sources
 from ._dhsic import dhsic, dhsic_test
 from ._hsic import hsic, pairwise_hsic
+from ._independence_tests import hsic_test, pairwise_hsic_test
 from ._scorer import PairwiseIndependenceScorer, pairwise_independence_score
-from ._tests import hsic_test, pairwise_hsic_test
 
 __all__ = [
     "PairwiseIndependenceScorer",

@@ -24,6 +24,8 @@ internal seed) only affects the running time, never the value.
 
 import numpy as np
 
+from ._engine import subsample_rows
+
 _MAX_ROWS_SCALAR = 10_000
 _MAX_ROWS_VECTOR = 2_000
 _SAMPLE_SIZE = 2048
@@ -36,36 +38,10 @@ _STACKED_ROWS = 32
 _EXACT_BELOW = 1e-9
 
 
-def scale_by_bandwidth(x, bandwidths, *, low=None, limit=1e150):
-    """``(x - low) / s``, so that every kernel is ``exp(-||t_a - t_b||^2 / 2)``.
-
-    ``low=None`` divides without shifting, which keeps every difference that
-    ``x`` can represent (a shift by the minimum would lose differences far below
-    the range). Dividing the differences (rather than multiplying squares by
-    ``1/(2 s^2)``) cannot produce ``inf * 0``. Values beyond ``+-limit``, where
-    every kernel value with a different point is exactly 0 in float64, are
-    replaced by ``+-limit (1 + 1e-6 (1 + rank))`` (rank among the distinct such
-    values of the column), which keeps those kernel values exact (0 between
-    distinct points, 1 between equal ones) without overflow.
-    """
-    with np.errstate(over="ignore"):
-        t = x / bandwidths if low is None else (x - low) / bandwidths
-    far = np.abs(t) > limit
-    if not far.any():
-        return t
-    for j in np.nonzero(far.any(axis=0))[0]:
-        rows = np.nonzero(far[:, j])[0]
-        values = x[rows, j] if x.ndim == 2 else x[rows]
-        _, rank = np.unique(np.abs(values), return_inverse=True)
-        step = limit * 1e-6  # far above 40 and above the spacing of floats there
-        t[rows, j] = np.sign(values) * (limit + step * (1 + rank.ravel()))
-    return t
-
-
-def _systematic_rows(n, max_rows):
-    if n <= max_rows:
-        return slice(None)
-    return np.round(np.linspace(0, n - 1, max_rows)).astype(np.intp)
+def bandwidth_rows(n, *, vector=False):
+    """The rows the median heuristic uses out of ``n``: all up to 10 000 (2 000
+    for a vector variable), above that the evenly spaced subsample."""
+    return subsample_rows(n, _MAX_ROWS_VECTOR if vector else _MAX_ROWS_SCALAR)
 
 
 def _median_ranks(n_pairs, n_zero):
@@ -261,7 +237,7 @@ def median_bandwidths(X):
     bandwidths : ndarray of shape (n_features,)
         Positive bandwidths, as described in the module docstring.
     """
-    X = X[_systematic_rows(X.shape[0], _MAX_ROWS_SCALAR)]
+    X = X[bandwidth_rows(X.shape[0])]
     xs = np.sort(X.T, axis=1)
     out = np.ones(xs.shape[0])
     todo = np.nonzero(xs[:, -1] > xs[:, 0])[0]  # constant columns keep s = 1
@@ -302,7 +278,7 @@ def median_bandwidth(x):
     """
     if x.shape[1] == 1:
         return float(median_bandwidths(x)[0])
-    x = x[_systematic_rows(x.shape[0], _MAX_ROWS_VECTOR)]
+    x = x[bandwidth_rows(x.shape[0], vector=True)]
     n = x.shape[0]
     spread = np.ptp(x, axis=0).max()
     if spread == 0:

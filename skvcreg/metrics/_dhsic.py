@@ -1,21 +1,24 @@
 """dHSIC: the HSIC of the joint law against the product of the marginals."""
 
 import numpy as np
+import torch
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
-from ._bandwidth import median_bandwidths, scale_by_bandwidth
+from ._bandwidth import median_bandwidths
+from ._engine import GaussianGrams, scale_by_bandwidth
 from ._validation import check_bandwidth, check_positive_int, check_samples
 
-_BLOCK_BYTES = 32 * 2**20
 # The permutation test keeps the d Gram matrices when they fit in this budget:
 # each permutation then gathers and multiplies them instead of recomputing the
 # kernels' exponentials (figures in docs/benchmarks.rst).
 _GRAM_BYTES = 256 * 2**20
 
 
-def _row_blocks(n, d):
-    return int(max(1, min(n, _BLOCK_BYTES // (8 * n * max(d, 1)))))
+def _column_grams(X):
+    """The Gram matrices ``K_v[a, b] = exp(-(t_va - t_vb)^2 / 2)`` of the columns
+    of ``X`` (scaled by the bandwidths)."""
+    return GaussianGrams(X, np.ones(X.shape[1]))
 
 
 def _log_row_means(X):
@@ -23,23 +26,18 @@ def _log_row_means(X):
     scaled by the bandwidths."""
     n, d = X.shape
     out = np.empty((d, n))
-    step = _row_blocks(n, d)
-    for start in range(0, n, step):
-        diff = X[start : start + step, None, :] - X[None, :, :]  # (b, n, d)
-        K = np.exp(-0.5 * diff**2)
-        out[:, start : start + step] = np.log(K.mean(axis=1)).T
+    for start, stop, block in _column_grams(X).blocks():
+        out[:, start:stop] = torch.log(block.mean(dim=2)).cpu().numpy()
     return out
 
 
 def _joint_mean(X):
-    """``T1 = mean_ab prod_v K_v[a, b] = mean_ab exp(-sum_v (t_va - t_vb)^2 / 2)``
-    (never underflows: the diagonal contributes 1/n)."""
-    n, d = X.shape
-    total = 0.0
-    step = _row_blocks(n, d)
-    for start in range(0, n, step):
-        diff = X[start : start + step, None, :] - X[None, :, :]
-        total += np.exp(-0.5 * np.einsum("abk,abk->ab", diff, diff)).sum()
+    """``T1 = mean_ab prod_v K_v[a, b] = mean_ab exp(-sum_v (t_va - t_vb)^2 / 2)``,
+    the Gram of the rows of ``X`` as one vector variable (never underflows: the
+    diagonal contributes 1/n)."""
+    n = X.shape[0]
+    grams = GaussianGrams([X], np.ones(1))
+    total = sum(float(block.sum()) for _, _, block in grams.blocks())
     return total / n**2
 
 
@@ -55,12 +53,6 @@ def _combine_terms(t1, log_m):
 def _dhsic_terms(X, log_m):
     """dHSIC of the rows of ``X`` (scaled by the bandwidths)."""
     return _combine_terms(_joint_mean(X), log_m)
-
-
-def _grams(X):
-    """The Gram matrices ``K_v[a, b] = exp(-(t_va - t_vb)^2 / 2)``, (d, n, n)."""
-    diff = X.T[:, :, None] - X.T[:, None, :]
-    return np.exp(-0.5 * diff**2)
 
 
 def _dhsic_terms_from_grams(grams, perms, log_m):
@@ -204,7 +196,7 @@ default="median"
     log_m = _log_row_means(X)
     observed = _dhsic_terms(X, log_m)
     rng = check_random_state(random_state)
-    grams = _grams(X) if d * n * n * 8 <= _GRAM_BYTES else None
+    grams = _column_grams(X).full() if d * n * n * 8 <= _GRAM_BYTES else None
     exceed = 0
     for _ in range(n_permutations):
         perms = np.argsort(rng.random_sample((n, d)), axis=0)

@@ -1,10 +1,11 @@
 """Exact Gram-matrix sums for many variables at once, in row blocks (torch).
 
-For variables ``v = 1..V`` with Gaussian Gram matrices ``K_v`` (``n x n``), the
-matrices are never stored: rows ``a`` in ``[start, stop)`` of all of them are
-built together as a ``(V, b, n)`` block, flattened to ``(V, b n)`` and multiplied by
-their own transpose, so every pair of variables comes from one matrix product per
-block and memory stays ``O(V b n)`` with ``b`` chosen from a byte budget.
+For variables ``v = 1..V`` with Gaussian Gram matrices ``K_v`` (``n x n``, from
+the engine's ``GaussianGrams``), the matrices are never stored: rows ``a`` in
+``[start, stop)`` of all of them are built together as a ``(V, b, n)`` block,
+flattened to ``(V, b n)`` and multiplied by their own transpose, so every pair of
+variables comes from one matrix product per block and memory stays ``O(V b n)``
+with ``b`` chosen from a byte budget.
 
 Centring without ``n^3`` products: with row sums ``r_v = K_v 1`` and
 ``s_v = 1^T K_v 1``,
@@ -21,54 +22,7 @@ first block) before the sums, which keeps the cancellation in these formulas to 
 few digits.
 """
 
-import numpy as np
 import torch
-
-from ._bandwidth import scale_by_bandwidth
-
-_BLOCK_BYTES = 64 * 2**20
-
-
-class GaussianGrams:
-    """Row blocks of the Gaussian Gram matrices of several variables.
-
-    variables : list of (n, p_v) float64 arrays, or one (n, d) array whose columns
-    are the (scalar) variables; bandwidths : (V,) positive. The variables are
-    stored divided by their bandwidths, so every kernel is exp(-||.||^2 / 2).
-    """
-
-    def __init__(self, variables, bandwidths, device):
-        self.device = torch.device("cpu") if device is None else device
-        self.columns = not isinstance(variables, list)
-        bandwidths = np.asarray(bandwidths, dtype=np.float64)
-        self.n_variables = bandwidths.shape[0]
-        if self.columns:
-            scaled = scale_by_bandwidth(variables, bandwidths)
-            self.x = torch.as_tensor(np.ascontiguousarray(scaled.T), device=self.device)
-            self.n = variables.shape[0]
-        else:
-            self.x = [
-                torch.as_tensor(scale_by_bandwidth(v, s), device=self.device)
-                for v, s in zip(variables, bandwidths, strict=True)
-            ]
-            self.n = variables[0].shape[0]
-
-    def block_size(self, factor=1):
-        per_row = 8 * self.n_variables * self.n * factor
-        return int(max(1, min(self.n, _BLOCK_BYTES // per_row)))
-
-    def rows(self, start, stop):
-        """K_v[start:stop, :] for every v, shape (V, stop - start, n)."""
-        if self.columns:
-            diff = self.x[:, start:stop, None] - self.x[:, None, :]
-            return diff.square_().mul_(-0.5).exp_()
-        blocks = []
-        for x in self.x:
-            sq = torch.zeros(stop - start, self.n, dtype=x.dtype, device=x.device)
-            for k in range(x.shape[1]):
-                sq += (x[start:stop, k, None] - x[None, :, k]) ** 2
-            blocks.append(torch.exp(-0.5 * sq))
-        return torch.stack(blocks)
 
 
 def _zero_diagonal(block, start):
@@ -90,10 +44,7 @@ def gram_statistics(grams, *, estimator):
     r = torch.zeros(V, n, dtype=torch.float64, device=dev)
     raw = torch.zeros(V, n, dtype=torch.float64, device=dev)
     shift = None
-    step = grams.block_size()
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        block = grams.rows(start, stop)
+    for start, stop, block in grams.blocks():
         raw[:, start:stop] = block.sum(dim=2)
         if shift is None:  # mean off-diagonal value of the first block
             count = block.shape[1] * n - block.shape[1]
@@ -121,10 +72,7 @@ def centred_square_sums(grams, row_sums):
     grand = means.mean(dim=1)
     W = torch.zeros(V, V, dtype=torch.float64, device=dev)
     diag = torch.zeros(V, n, dtype=torch.float64, device=dev)
-    step = grams.block_size(factor=2)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        block = grams.rows(start, stop)
+    for start, stop, block in grams.blocks(factor=2):
         block -= means[:, start:stop, None]
         block -= means[:, None, :]
         block += grand[:, None, None]

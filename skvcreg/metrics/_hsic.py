@@ -16,17 +16,29 @@ Definitions (``K``, ``L`` Gram matrices of ``exp(-||a - b||^2 / (2 s^2))``,
 import warnings
 
 import numpy as np
-import torch
 
-from .._torch_utils import resolve_device
-from ._bandwidth import median_bandwidth, median_bandwidths
-from ._exact import GaussianGrams, gram_statistics
-from ._lowrank import _numpy_product, lowrank_hsic_matrix
-from ._rff import rff_statistics
+from ._bandwidth import bandwidth_rows, median_bandwidth, median_bandwidths
+from ._engine import (
+    GaussianGrams,
+    finish_statistics,
+    is_dask_array,
+    metric_device,
+)
+from ._exact import gram_statistics
+from ._lowrank import lowrank_statistics
+from ._rff import (
+    chunk_rows,
+    dask_rff_moments,
+    make_features,
+    rff_statistics,
+    statistics_from_moments,
+)
 from ._validation import (
     check_bandwidth,
     check_choice,
+    check_dask_samples,
     check_estimator,
+    check_finite_range,
     check_positive_int,
     check_samples,
     min_samples_for,
@@ -35,39 +47,6 @@ from ._validation import (
 _METHODS = ("auto", "exact", "lowrank", "rff")
 # Above this many samples the exact fallback of method="auto" is too slow.
 _EXACT_FALLBACK_MAX_SAMPLES = 5000
-_LOWRANK_BYTES = 2**30
-
-
-def _device(device):
-    return None if device is None else resolve_device(device)
-
-
-def _scale(S, n, estimator):
-    """From the sums of the engines to HSIC values."""
-    if estimator == "biased":
-        return S / (n - 1) ** 2
-    return S / (n * (n - 3))
-
-
-def _normalise(S):
-    """CKA: S_ij / sqrt(S_ii S_jj), 0 where a variable has no spread."""
-    diag = np.diag(S).copy()
-    ok = diag > 0
-    root = np.sqrt(np.where(ok, diag, 1.0))
-    out = S / np.outer(root, root)
-    out[~ok, :] = 0.0
-    out[:, ~ok] = 0.0
-    return out
-
-
-def _finish(S, constant, n, estimator, normalize):
-    """Zero the rows of constant variables (exactly independent of everything),
-    symmetrise, scale, and optionally normalise."""
-    S = 0.5 * (S + S.T)
-    S[constant, :] = 0.0
-    S[:, constant] = 0.0
-    S = _scale(S, n, estimator)
-    return _normalise(S) if normalize else S
 
 
 def hsic(x, y, *, bandwidth="median", estimator="biased", normalize=False):
@@ -146,29 +125,8 @@ def hsic(x, y, *, bandwidth="median", estimator="biased", normalize=False):
     if bandwidths is None:
         bandwidths = np.array([median_bandwidth(x), median_bandwidth(y)])
     constant = np.array([np.ptp(x, axis=0).max() == 0, np.ptp(y, axis=0).max() == 0])
-    S, _ = gram_statistics(GaussianGrams([x, y], bandwidths, None), estimator=estimator)
-    return float(_finish(S, constant, x.shape[0], estimator, normalize)[0, 1])
-
-
-def _gram_product(device):
-    """``F -> F @ F.T``: numpy (a symmetric rank-k update) or a torch device."""
-    if device is None:
-        return _numpy_product
-
-    def product(F):
-        F = torch.as_tensor(F, device=device)
-        return (F @ F.T).cpu().numpy()
-
-    return product
-
-
-def _lowrank(X, bandwidths, rtol, device):
-    n, d = X.shape
-    max_rank = min(n, max(16, int(4 * np.sqrt(n))))
-    max_rank = max(8, min(max_rank, _LOWRANK_BYTES // (8 * d * n)))
-    return lowrank_hsic_matrix(
-        X, bandwidths, rtol=rtol, max_rank=max_rank, product=_gram_product(device)
-    )
+    S, _ = gram_statistics(GaussianGrams([x, y], bandwidths), estimator=estimator)
+    return float(finish_statistics(S, constant, x.shape[0], estimator, normalize)[0, 1])
 
 
 def pairwise_statistics(
@@ -184,7 +142,7 @@ def pairwise_statistics(
                 "method='lowrank' computes the biased estimator only; use "
                 "method='exact' or 'rff' for estimator='unbiased'."
             )
-        S, converged, _ = _lowrank(X, bandwidths, rtol, device)
+        S, converged, _ = lowrank_statistics(X, bandwidths, rtol=rtol, device=device)
         if converged:
             return S, method
         if n <= _EXACT_FALLBACK_MAX_SAMPLES:
@@ -229,13 +187,17 @@ def pairwise_hsic(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        Each column is one scalar variable.
+    X : array-like or dask array of shape (n_samples, n_features)
+        Each column is one scalar variable. A dask array is never loaded whole:
+        ``method="rff"`` sums its moments over the chunks (see Notes).
     bandwidth : "median", float or array-like of shape (n_features,), \
 default="median"
         Gaussian kernel bandwidth per column; ``"median"`` is the median of
         ``|x_a - x_b|`` over all pairs ``a < b`` of the column (see :func:`hsic`
-        for the exact variant).
+        for the exact variant). Above 10 000 rows it comes from the evenly
+        spaced rows ``round(linspace(0, n_samples - 1, 10000))``, for arrays in
+        memory and dask arrays alike (no randomness: both get the same
+        bandwidths).
     estimator : {"biased", "unbiased"}, default="biased"
         As in :func:`hsic`.
     normalize : bool, default=False
@@ -254,9 +216,9 @@ default="median"
         - ``"rff"``: random Fourier features (``n_features`` per column), one
           streamed product, ``O(n (d n_features)^2)`` time and memory independent
           of ``n``; an approximation whose error decreases like
-          ``n_features^{-1/2}``.
+          ``n_features^{-1/2}``. The only method for dask arrays.
         - ``"auto"``: ``"lowrank"`` for the biased estimator, ``"exact"`` for the
-          unbiased one.
+          unbiased one; ``"rff"`` for a dask array.
     rtol : float, default=1e-6
         Certified relative accuracy of ``method="lowrank"``.
     n_features : int, default=64
@@ -266,7 +228,8 @@ default="median"
         Seeds the random frequencies of ``method="rff"``.
     device : str, torch.device or None, default=None
         Torch device for the heavy products (``"cpu"``, ``"cuda"``, ``"auto"``);
-        ``None`` keeps everything on the CPU. Computations are in float64.
+        ``None`` keeps everything on the CPU. Computations are in float64
+        (``"rff"``: float32 features and chunk products, float64 sums).
 
     Returns
     -------
@@ -278,7 +241,10 @@ default="median"
     ------
     ValueError
         For NaN or infinity, fewer than 2 samples (4 for ``"unbiased"``), an
-        invalid option, or ``method="lowrank"`` with ``estimator="unbiased"``.
+        invalid option, ``method="lowrank"`` with ``estimator="unbiased"``, or
+        ``method="exact"`` or ``"lowrank"`` with a dask array.
+    TypeError
+        For a sparse matrix.
 
     See Also
     --------
@@ -296,6 +262,19 @@ default="median"
     estimate for every pair, so the result is never above the exact value and
     never below it by more than ``rtol`` relative (up to floating-point rounding
     of the products). CKA values then also lie within ``rtol`` relative.
+
+    Dask arrays: ``method="rff"`` needs only sums over rows of the random
+    features ``q`` of each row, ``sum q q^T`` and ``sum q``. Each chunk of rows
+    (all columns: column chunks are joined) yields its sums, with its count of
+    NaN and infinite values and its columns' minima and maxima, and dask adds
+    them up in a tree; the current dask scheduler runs it (a
+    ``distributed.Client`` when one is active). Memory is a few chunks plus
+    ``8 (d n_features)^2`` bytes per partial sum, whatever ``n_samples``. The
+    array is read once, twice with ``bandwidth="median"`` (the first pass
+    gathers the bandwidth rows). With the same ``random_state`` and
+    bandwidths, the result equals that of the array in memory up to float32
+    rounding (about 1e-7 relative). NaN or infinity in any chunk raises the
+    same ``ValueError`` as in memory.
 
     On the CPU the numpy matrix products of ``"lowrank"`` and ``"rff"`` run with
     a single BLAS thread: for these small products, threads that share busy
@@ -315,7 +294,12 @@ default="median"
            [0.4, 0. , 1. ]])
     """
     estimator = check_estimator(estimator)
-    X = check_samples(X, "X", min_samples=min_samples_for(estimator))
+    minimum = min_samples_for(estimator)
+    on_dask = is_dask_array(X)
+    if on_dask:
+        X = check_dask_samples(X, "X", min_samples=minimum)
+    else:
+        X = check_samples(X, "X", min_samples=minimum)
     method = check_choice(method, "method", _METHODS)
     n_features = check_positive_int(n_features, "n_features", minimum=2)
     if n_features % 2:
@@ -323,6 +307,17 @@ default="median"
     if not (np.isfinite(rtol) and 0 < rtol < 1):
         raise ValueError(f"rtol must be in (0, 1), got {rtol!r}.")
     bandwidths = check_bandwidth(bandwidth, X.shape[1])
+    device = metric_device(device)
+    if on_dask:
+        if method not in ("auto", "rff"):
+            raise ValueError(
+                f"method={method!r} needs X in memory, and X is a dask array: use "
+                "method='rff' (or 'auto'), which sums over its chunks, or pass "
+                "X.compute() if it fits in memory."
+            )
+        return _pairwise_hsic_dask(
+            X, bandwidths, estimator, normalize, n_features, random_state, device
+        )
     if bandwidths is None:
         bandwidths = median_bandwidths(X)
     S, _ = pairwise_statistics(
@@ -333,7 +328,31 @@ default="median"
         rtol=rtol,
         n_features=n_features,
         random_state=random_state,
-        device=_device(device),
+        device=device,
     )
     constant = np.ptp(X, axis=0) == 0
-    return _finish(S, constant, X.shape[0], estimator, normalize)
+    return finish_statistics(S, constant, X.shape[0], estimator, normalize)
+
+
+def _pairwise_hsic_dask(
+    X, bandwidths, estimator, normalize, n_features, random_state, device
+):
+    """``method="rff"`` on a dask array: the first rows (the features' offset
+    and shift) and the bandwidth rows in a first pass, the moments in a second."""
+    import dask
+
+    n, d = X.shape
+    first = X[: chunk_rows(d, n_features)]
+    if bandwidths is None:
+        first, sample = dask.compute(first, X[bandwidth_rows(n)])
+        bandwidths = median_bandwidths(check_samples(np.asarray(sample), "X"))
+    else:
+        first = first.compute()
+    first = check_samples(np.asarray(first), "X", min_samples=1)
+    features = make_features(
+        first, bandwidths, n_features=n_features, random_state=random_state
+    )
+    P, u, n_bad, low, high = dask_rff_moments(X, features, device)
+    check_finite_range("X", n_bad == 0, low, high)
+    S = statistics_from_moments(P, u, n, features, estimator)
+    return finish_statistics(S, high == low, n, estimator, normalize)

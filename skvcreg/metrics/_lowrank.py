@@ -23,21 +23,11 @@ tails need more: every isolated outlier takes a pivot).
 """
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from ._bandwidth import scale_by_bandwidth
+from ._engine import GaussianGrams, gram_product, single_threaded, squared_block_sums
 
-
-def single_threaded():
-    """Context manager limiting the BLAS of numpy to one thread.
-
-    The products here are small (a few hundred to a few thousand columns): when
-    other processes hold the cores, BLAS threads mostly wait for each other and
-    the product gets slower, not faster, while on an idle machine one thread
-    costs at most the factor the extra cores could give (figures in
-    ``docs/benchmarks.rst``). Torch devices are unaffected.
-    """
-    return threadpool_limits(limits=1, user_api="blas")
+# Byte budget of the stacked factors (it caps the rank).
+_LOWRANK_BYTES = 2**30
 
 
 class _Factors:
@@ -50,7 +40,8 @@ class _Factors:
     """
 
     def __init__(self, X, bandwidths, max_rank):
-        self.x = np.ascontiguousarray(scale_by_bandwidth(X, bandwidths).T)  # (d, n)
+        self.grams = GaussianGrams(X, bandwidths)
+        self.x = self.grams.scaled()  # (d, n)
         d, n = self.x.shape
         self.max_rank = min(max_rank, n)
         self.G = np.empty((d, min(64, self.max_rank), n))
@@ -88,11 +79,7 @@ class _Factors:
         rows = np.arange(k)
         diag = self.diag if full else self.diag[idx]
         pivot = np.argmax(diag, axis=1)
-        x = self.x if full else self.x[idx]
-        column = x - x[rows, pivot][:, None]
-        column *= column
-        column *= -0.5
-        np.exp(column, out=column)
+        column = self.grams.columns(None if full else idx, pivot)
         if self.width:
             G = self.G[:, : self.width] if full else self.G[idx, : self.width]
             g_pivot = G[rows[:, None], np.arange(self.width)[None, :], pivot[:, None]]
@@ -133,25 +120,14 @@ class _Factors:
         return F, offsets
 
 
-def _numpy_product(F):
-    with single_threaded():
-        return F @ F.T
-
-
-def _block_sums(C, offsets):
-    """Sum of squares of each (i, j) block of the symmetric matrix C."""
-    C = C * C
-    return np.add.reduceat(np.add.reduceat(C, offsets, axis=0), offsets, axis=1)
-
-
 def _owner_block_sums(C, owner, d):
     """Sum of squares of C over the rows of feature i and the columns of j
     (rows in any order, ``owner`` giving each row's feature)."""
     if np.all(owner[1:] >= owner[:-1]):  # already feature-major
-        return _block_sums(C, np.searchsorted(owner, np.arange(d)))
+        return squared_block_sums(C, np.searchsorted(owner, np.arange(d)))
     order = np.argsort(owner, kind="stable")
     offsets = np.searchsorted(owner[order], np.arange(d))
-    return _block_sums(C[np.ix_(order, order)], offsets)
+    return squared_block_sums(C[np.ix_(order, order)], offsets)
 
 
 def lowrank_hsic_matrix(X, bandwidths, *, rtol, max_rank, product=None):
@@ -163,7 +139,7 @@ def lowrank_hsic_matrix(X, bandwidths, *, rtol, max_rank, product=None):
     Refinement rounds only multiply the rows they add.
     """
     d = X.shape[1]
-    product = product or _numpy_product
+    product = product or gram_product()
     factors = _Factors(X, bandwidths, max_rank)
     # First guess of the trace tolerance: under independence,
     # tr(K_i H K_j H) ~ tr(HK_iH) tr(HK_jH) / n and lam_j <= tr(HK_jH), so
@@ -200,3 +176,15 @@ def lowrank_hsic_matrix(X, bandwidths, *, rtol, max_rank, product=None):
             return S, False, factors
         target = np.minimum(target, 0.5 * need)
     return S, False, factors
+
+
+def lowrank_statistics(X, bandwidths, *, rtol, device=None):
+    """:func:`lowrank_hsic_matrix` with the rank cap of :func:`pairwise_hsic`:
+    ``4 sqrt(n)`` (at least 16), within a 1 GiB budget for the stacked factors,
+    and the products on ``device`` (None: numpy)."""
+    n, d = X.shape
+    max_rank = min(n, max(16, int(4 * np.sqrt(n))))
+    max_rank = max(8, min(max_rank, _LOWRANK_BYTES // (8 * d * n)))
+    return lowrank_hsic_matrix(
+        X, bandwidths, rtol=rtol, max_rank=max_rank, product=gram_product(device)
+    )

@@ -1,32 +1,35 @@
-"""Pairwise HSIC from random Fourier features, streamed over rows.
+"""Pairwise HSIC from random Fourier features, as moments summed over rows.
 
-Each scalar feature ``f`` is mapped by ``psi_f(t) = m^{-1/2} [cos(w_fl t),
-sin(w_fl t)]_{l=1..m}`` with ``w_fl ~ N(0, s_f^{-2})`` (Rahimi & Recht 2007), so
-that ``psi_f(a)^T psi_f(b) = m^{-1} sum_l cos(w_fl (a - b))`` is an unbiased
-estimate of ``exp(-(a - b)^2 / (2 s_f^2))`` and equals 1 on the diagonal. With
-``Q = [psi_1(x_1), ..., psi_d(x_d)]`` (``n x 2dm``), the separable-projector lemma
-gives ``tr(K^_i H K^_j H) = ||(Q_i - mean)^T (Q_j - mean)||_F^2``: one product
-``Q^T Q``, accumulated over row chunks, so memory is ``O(chunk * 2dm + (2dm)^2)``
-whatever ``n``.
+With the engine's :class:`~skvcreg.metrics._engine.RandomFeatures`
+``psi_f(t) = [cos(w_fl t), sin(w_fl t)]_{l=1..m}`` of each scalar feature and
+``Q = [psi_1(x_1), ..., psi_d(x_d)] / sqrt(m)`` (``n x 2dm``),
+``psi_f(a)^T psi_f(b) / m`` estimates the Gaussian kernel and equals 1 on the
+diagonal, and the separable-projector lemma gives
+``tr(K^_i H K^_j H) = ||(Q_i - mean)^T (Q_j - mean)||_F^2``. Everything comes
+from two moments, ``P = Q^T Q`` and ``u = Q^T 1``: sums over rows, accumulated
+over row chunks, so memory is ``O(chunk * 2dm + (2dm)^2)`` whatever ``n``, and a
+dask array is reduced chunk by chunk (:func:`dask_rff_moments`) to the same sums.
 
-The features and each chunk's product are computed in float32 (their rounding,
-about 1e-7, is far below the random-feature error, about ``n_features^{-1/2}``),
-after subtracting the mean of the first chunk so that the float64 sums over
-chunks do not cancel. On the CPU this is numpy with a single-threaded BLAS (see
-``_lowrank.single_threaded``); on a torch device, torch.
+The features and each chunk's product are float32 (their rounding, about 1e-7,
+is far below the random-feature error, about ``n_features^{-1/2}``), shifted by
+the mean features of the first rows so that the float64 sums over chunks do not
+cancel. The chunks are the rows ``[k step, (k + 1) step)`` whatever the layout
+of the input: a dask array's blocks are cut at the same global multiples of
+``step``, so its float32 products are those of the in-memory array except where
+a block boundary splits one. On the CPU this is numpy with one BLAS thread (the
+engine's ``single_threaded``); on a torch device, torch.
 """
+
+import itertools
+import os
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
-from ._bandwidth import scale_by_bandwidth
-from ._lowrank import single_threaded
+from ._engine import RandomFeatures, single_threaded
+from ._validation import finite_range_row
 
 _CHUNK_BYTES = 32 * 2**20
-# Beyond 1e6 bandwidths every kernel value is 0 and float32 phases are
-# meaningless, so larger scaled values are clipped.
-_PHASE_LIMIT = 1e6
 
 
 def _block_sums(M, d, m):
@@ -35,62 +38,63 @@ def _block_sums(M, d, m):
     return M.reshape(2, d, m, 2, d, m).sum(axis=(0, 2, 3, 5))
 
 
-def _chunks(X, bandwidths, weights, step):
-    """Scaled float32 phases ``t_f w_fl`` of successive row chunks, (b, d m)."""
-    low = X.min(axis=0)
-    for start in range(0, X.shape[0], step):
-        t = scale_by_bandwidth(X[start : start + step], bandwidths, low=low)
-        t = np.clip(t, -_PHASE_LIMIT, _PHASE_LIMIT).astype(np.float32)
-        yield (t[:, :, None] * weights[None]).reshape(t.shape[0], -1)
+def chunk_rows(d, n_features):
+    """Rows per float32 chunk of features (about 32 MiB with its temporaries)."""
+    return int(max(1, _CHUNK_BYTES // (4 * 3 * d * n_features)))
 
 
-def _accumulate_numpy(X, bandwidths, weights, step):
-    dm = weights.size
-    P = np.zeros((2 * dm, 2 * dm))
-    u = np.zeros(2 * dm)
-    shift = None
-    Q = np.empty((step, 2 * dm), dtype=np.float32)
-    with single_threaded():
-        for phase in _chunks(X, bandwidths, weights, step):
-            q = Q[: phase.shape[0]]
-            np.cos(phase, out=q[:, :dm])
-            np.sin(phase, out=q[:, dm:])
-            if shift is None:
-                shift = q.mean(axis=0)
-            q -= shift
-            P += q.T @ q
-            u += q.sum(axis=0, dtype=np.float64)
-    return P, u, shift.astype(np.float64)
+def make_features(first_rows, bandwidths, *, n_features, random_state):
+    """The feature map: frequencies from ``random_state``, offset and shift from
+    ``first_rows`` (the first :func:`chunk_rows` rows of the data)."""
+    return RandomFeatures(bandwidths, n_features, random_state, first_rows)
 
 
-def _accumulate_torch(X, bandwidths, weights, step, device):
-    dm = weights.size
-    P = torch.zeros(2 * dm, 2 * dm, dtype=torch.float64, device=device)
-    u = torch.zeros(2 * dm, dtype=torch.float64, device=device)
-    shift = None
-    for phase in _chunks(X, bandwidths, weights, step):
-        phase = torch.as_tensor(phase, device=device)
-        q = torch.cat([torch.cos(phase), torch.sin(phase)], dim=1)
-        if shift is None:
-            shift = q.mean(dim=0)
-        q -= shift
-        P += (q.T @ q).to(torch.float64)
-        u += q.sum(dim=0).to(torch.float64)
-    return P.cpu().numpy(), u.cpu().numpy(), shift.to(torch.float64).cpu().numpy()
+def _edges(start, stop, step):
+    """Chunk edges of the rows ``[start, stop)`` at the global multiples of
+    ``step``."""
+    inner = range((start // step + 1) * step, stop, step)
+    return [start, *inner, stop]
 
 
-def rff_statistics(X, bandwidths, *, n_features, random_state, estimator, device):
-    """``S[i, j]``: ``tr(K^_i H K^_j H)`` (biased) or ``n (n-3) HSIC_u`` (unbiased)
-    for the random-feature kernels ``K^``."""
-    n, d = X.shape
-    m = n_features // 2
-    rng = check_random_state(random_state)
-    weights = rng.standard_normal((d, m)).astype(np.float32)
-    step = int(max(1, _CHUNK_BYTES // (4 * 3 * 2 * d * m)))
+def rff_moments(x, features, *, start=0, device=None, out=None):
+    """``(P, u)``: the sums over the rows of ``x`` of ``q q^T`` (float64,
+    (2dm, 2dm)) and ``q`` (2dm,), ``q`` the shifted features of a row; ``x``
+    holds the rows ``start, start + 1, ...`` of the data. ``out``: an optional
+    float64 buffer of ``(2dm)^2 + 2dm`` zeros to accumulate into."""
+    width = features.width
+    step = chunk_rows(x.shape[1], 2 * features.m)
+    if out is None:
+        out = np.zeros(width * width + width)
+    P = out[: width * width].reshape(width, width)
+    u = out[width * width :]
+    edges = _edges(start, start + x.shape[0], step)
+    pairs = [(a - start, b - start) for a, b in itertools.pairwise(edges) if b > a]
     if device is None or device.type == "cpu":
-        P, u, shift = _accumulate_numpy(X, bandwidths, weights, step)
-    else:
-        P, u, shift = _accumulate_torch(X, bandwidths, weights, step, device)
+        Q = np.empty((min(step, x.shape[0]), width), dtype=np.float32)
+        with single_threaded():
+            for a, b in pairs:
+                q = features.features(x[a:b], out=Q[: b - a])
+                P += q.T @ q
+                u += q.sum(axis=0, dtype=np.float64)
+        return P, u
+    P_t = torch.zeros(width, width, dtype=torch.float64, device=device)
+    u_t = torch.zeros(width, dtype=torch.float64, device=device)
+    for a, b in pairs:
+        q = features.features_torch(x[a:b], device)
+        P_t += (q.T @ q).to(torch.float64)
+        u_t += q.sum(dim=0).to(torch.float64)
+    P += P_t.cpu().numpy()
+    u += u_t.cpu().numpy()
+    return P, u
+
+
+def statistics_from_moments(P, u, n, features, estimator):
+    """``S[i, j]``: ``tr(K^_i H K^_j H)`` (biased) or ``n (n-3) HSIC_u``
+    (unbiased) for the random-feature kernels ``K^``, from the moments of the
+    shifted features."""
+    m = features.m
+    d = features.weights.shape[0]
+    shift = features.shift.astype(np.float64)
     P, u, shift = P / m, u / np.sqrt(m), shift / np.sqrt(m)
     if estimator == "biased":
         C = P - np.outer(u, u) / n
@@ -104,3 +108,98 @@ def rff_statistics(X, bandwidths, *, n_features, random_state, estimator, device
     s = uu - n
     rr = uPu - uu[:, None] - uu[None, :] + n
     return (blocks - n) + np.outer(s, s) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * rr
+
+
+def rff_statistics(X, bandwidths, *, n_features, random_state, estimator, device):
+    """:func:`statistics_from_moments` of an in-memory float64 array."""
+    features = make_features(
+        X[: chunk_rows(X.shape[1], n_features)],
+        bandwidths,
+        n_features=n_features,
+        random_state=random_state,
+    )
+    P, u = rff_moments(X, features, device=device)
+    return statistics_from_moments(P, u, X.shape[0], features, estimator)
+
+
+def _merge_checks(tail, checks):
+    """``tail`` and ``checks`` hold ``[count of non-finite values, minima,
+    maxima]``: add the counts and keep the extremes, in ``tail``."""
+    d = (tail.size - 1) // 2
+    tail[0] += checks[0]
+    np.minimum(tail[1 : 1 + d], checks[1 : 1 + d], out=tail[1 : 1 + d])
+    np.maximum(tail[1 + d :], checks[1 + d :], out=tail[1 + d :])
+
+
+def _accumulate(total, block, start, features, device):
+    """Add one row block of a dask array to the running ``total``: its moments
+    (skipped once NaN or infinity has been seen), its count of non-finite
+    values and its columns' extremes, packed as ``[P, u, count, min, max]``.
+    ``total`` is None for a chain's first block, and is updated in place: the
+    previous step of the chain is its only other holder."""
+    width, d = features.width, block.shape[1]
+    size = width * width + width
+    if total is None:
+        total = np.zeros(size + 1 + 2 * d)
+        total[size + 1 :] = np.repeat([np.inf, -np.inf], d)
+    _merge_checks(total[size:], finite_range_row(block)[0])
+    if total[size] == 0 and block.shape[0]:
+        rff_moments(block, features, start=start, device=device, out=total[:size])
+    return total
+
+
+def _combine(totals, size):
+    """The packed totals of several chains, combined."""
+    total = totals[0].copy()
+    for other in totals[1:]:
+        total[:size] += other[:size]
+        _merge_checks(total[size:], other[size:])
+    return total
+
+
+def _dask_threads():
+    """Threads of the active ``distributed`` client, else of dask's local
+    scheduler."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        return sum(default_client().nthreads().values())
+    except (ImportError, ValueError):
+        return dask.config.get("num_workers", None) or os.cpu_count() or 1
+
+
+def dask_rff_moments(X, features, device=None):
+    """The moments of a 2-D dask array, summed over its row blocks, with the
+    checks of the same pass: ``(P, u, n_nonfinite, low, high)``, ``low`` and
+    ``high`` the columns' minima and maxima.
+
+    The blocks are split into as many contiguous runs as the scheduler has
+    threads; each run is a chain of tasks that adds one block at a time to one
+    running total (``8 (2dm)^2`` bytes), and the runs' totals are added at the
+    end. Memory is one total and one block per thread whatever the number of
+    blocks (a tree of pairwise sums would hold one partial sum per level).
+    Computed with the current dask scheduler (a ``distributed`` client when
+    one is active).
+    """
+    import dask
+
+    width, d = features.width, X.shape[1]
+    size = width * width + width
+    X = X.rechunk({1: -1})
+    blocks = list(X.to_delayed().ravel())
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).tolist()
+    accumulate = dask.delayed(_accumulate, pure=True)
+    features = dask.delayed(features, pure=True)
+    runs = np.array_split(np.arange(len(blocks)), min(len(blocks), _dask_threads()))
+    totals = []
+    for run in runs:
+        total = None
+        for i in run:
+            total = accumulate(total, blocks[i], starts[i], features, device)
+        totals.append(total)
+    (total,) = dask.compute(dask.delayed(_combine, pure=True)(totals, size))
+    P = total[: width * width].reshape(width, width)
+    low, high = total[size + 1 : size + 1 + d], total[size + 1 + d :]
+    return P, total[width * width : size], int(total[size]), low, high

@@ -1,11 +1,23 @@
 """Pairwise independence of a representation as a scikit-learn score."""
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from ._bandwidth import median_bandwidths
-from ._hsic import _lowrank, _normalise, _scale
-from ._validation import check_choice, check_positive_int, check_samples
+from ._engine import (
+    is_dask_array,
+    normalise,
+    scale_sums,
+    subsample_rows,
+)
+from ._lowrank import lowrank_statistics
+from ._validation import (
+    check_choice,
+    check_dask_samples,
+    check_finite_range,
+    check_positive_int,
+    check_samples,
+    dask_finite_range,
+)
 
 _AGGREGATES = ("mean", "max")
 # Certified relative accuracy used for scoring: ample to rank models, and the
@@ -13,16 +25,15 @@ _AGGREGATES = ("mean", "max")
 _SCORE_RTOL = 1e-2
 
 
-def _subsample(Z, max_samples, random_state):
-    n = Z.shape[0]
-    if n <= max_samples:
-        return Z
-    if random_state is None:
-        rows = np.round(np.linspace(0, n - 1, max_samples)).astype(np.intp)
-    else:
-        rng = check_random_state(random_state)
-        rows = np.sort(rng.choice(n, size=max_samples, replace=False))
-    return Z[rows]
+def _dask_rows(Z, rows):
+    """``Z[rows]`` of a dask array, checked as :func:`check_samples` checks the
+    whole array (non-finite values anywhere, overflowing ranges), in one pass."""
+    import dask
+
+    Z = Z.rechunk({1: -1})
+    sample, n_bad, low, high = dask.compute(Z[rows], *dask_finite_range(Z))
+    check_finite_range("Z", n_bad == 0, low, high)
+    return np.asarray(sample, dtype=np.float64)
 
 
 def pairwise_independence_score(
@@ -46,8 +57,11 @@ def pairwise_independence_score(
 
     Parameters
     ----------
-    Z : array-like of shape (n_samples, n_components)
+    Z : array-like or dask array of shape (n_samples, n_components)
         Representation, e.g. ``estimator.transform(X)``; at least 2 samples.
+        A dask array is not loaded whole: one pass over its chunks gathers the
+        rows of ``max_samples`` (the same rows as for the array in memory, so
+        the score is the same) and checks every value for NaN and infinity.
     aggregate : {"mean", "max"}, default="mean"
         How the ``n_components (n_components - 1) / 2`` pair values are combined.
     normalize : bool, default=True
@@ -68,7 +82,8 @@ def pairwise_independence_score(
     Raises
     ------
     ValueError
-        For NaN or infinity, fewer than 2 samples or an invalid option.
+        For NaN or infinity (anywhere, not only in the rows used), fewer than 2
+        samples or an invalid option.
 
     See Also
     --------
@@ -96,8 +111,12 @@ def pairwise_independence_score(
     """
     aggregate = check_choice(aggregate, "aggregate", _AGGREGATES)
     max_samples = check_positive_int(max_samples, "max_samples", minimum=2)
-    Z = check_samples(Z, "Z", min_samples=2)
-    Z = _subsample(Z, max_samples, random_state)
+    if is_dask_array(Z):
+        Z = check_dask_samples(Z, "Z", min_samples=2)
+        Z = _dask_rows(Z, subsample_rows(Z.shape[0], max_samples, random_state))
+    else:
+        Z = check_samples(Z, "Z", min_samples=2)
+        Z = Z[subsample_rows(Z.shape[0], max_samples, random_state)]
     n, d = Z.shape
     constant = np.ptp(Z, axis=0) == 0
     if d == 1:
@@ -106,9 +125,9 @@ def pairwise_independence_score(
     H = np.zeros((d, d))
     if live.size:
         Zl = Z[:, live]
-        S, _, _ = _lowrank(Zl, median_bandwidths(Zl), _SCORE_RTOL, None)
-        S = _scale(0.5 * (S + S.T), n, "biased")
-        H[np.ix_(live, live)] = _normalise(S) if normalize else S
+        S, _, _ = lowrank_statistics(Zl, median_bandwidths(Zl), rtol=_SCORE_RTOL)
+        S = scale_sums(0.5 * (S + S.T), n, "biased")
+        H[np.ix_(live, live)] = normalise(S) if normalize else S
     worst = 1.0 if normalize else (np.max(np.diag(H)) if live.size else 1.0)
     H[constant, :] = worst
     H[:, constant] = worst
@@ -127,7 +146,9 @@ class PairwiseIndependenceScorer:
     :class:`~sklearn.model_selection.GridSearchCV` and
     :func:`~sklearn.model_selection.cross_validate`, alone or in a multimetric
     dict, with or without ``y``. Collapsed (constant) representations get the
-    worst score (see :func:`pairwise_independence_score`).
+    worst score (see :func:`pairwise_independence_score`). A transform that
+    returns a dask array (dask-ml transformers, a ``FunctionTransformer`` of
+    array operations) is scored without loading it whole.
 
     Parameters
     ----------

@@ -5,10 +5,10 @@ import numpy as np
 from scipy import stats
 from sklearn.utils import check_random_state
 
-from ._bandwidth import median_bandwidth, median_bandwidths, scale_by_bandwidth
-from ._exact import GaussianGrams, centred_square_sums, gram_statistics
-from ._hsic import _device, _gram_product, _lowrank
-from ._lowrank import _block_sums
+from ._bandwidth import median_bandwidth, median_bandwidths
+from ._engine import GaussianGrams, gram_product, metric_device, squared_block_sums
+from ._exact import centred_square_sums, gram_statistics
+from ._lowrank import lowrank_statistics
 from ._validation import (
     check_bandwidth,
     check_choice,
@@ -74,11 +74,7 @@ def _check_test_options(method, n_permutations, correction=None):
 
 
 def _centred_gram(x, bandwidth):
-    t = scale_by_bandwidth(x, bandwidth)
-    sq = np.zeros((x.shape[0], x.shape[0]))
-    for k in range(x.shape[1]):
-        sq += (t[:, k, None] - t[None, :, k]) ** 2
-    K = np.exp(-0.5 * sq)
+    K = GaussianGrams([x], [bandwidth]).full()[0]
     return K - K.mean(axis=0) - K.mean(axis=1)[:, None] + K.mean()
 
 
@@ -164,7 +160,7 @@ def hsic_test(
     if np.ptp(x, axis=0).max() == 0 or np.ptp(y, axis=0).max() == 0:
         return 0.0, 1.0
     if method == "gamma":
-        grams = GaussianGrams([x, y], bandwidths, None)
+        grams = GaussianGrams([x, y], bandwidths)
         S, row_sums = gram_statistics(grams, estimator="biased")
         W = centred_square_sums(grams, row_sums)
         pvalue = _gamma_pvalues(S, row_sums, W, n)[0, 1]
@@ -190,17 +186,17 @@ def _permutation_pvalues(X, bandwidths, n_permutations, random_state, device):
     """Permute each column independently; the statistics of all pairs come from
     one product of the row-permuted low-rank factors per permutation."""
     n, d = X.shape
-    S, _, factors = _lowrank(X, bandwidths, 1e-6, device)
+    S, _, factors = lowrank_statistics(X, bandwidths, rtol=1e-6, device=device)
     # The factors of the permuted data are the row-permuted factors.
     F, offsets = factors.centred()
     owner = np.repeat(np.arange(d), factors.rank)
-    product = _gram_product(device)
+    product = gram_product(device)
     rng = check_random_state(random_state)
     exceed = np.zeros((d, d))
     for _ in range(n_permutations):
         perms = np.argsort(rng.random_sample((d, n)), axis=1)
         Fp = np.take_along_axis(F, perms[owner], axis=1)
-        exceed += _block_sums(product(Fp), offsets) >= S
+        exceed += squared_block_sums(product(Fp), offsets) >= S
     return S, (1.0 + exceed) / (1.0 + n_permutations)
 
 
@@ -287,7 +283,7 @@ default="median"
     bandwidths = check_bandwidth(bandwidth, d)
     if bandwidths is None:
         bandwidths = median_bandwidths(X)
-    device = _device(device)
+    device = metric_device(device)
     if method == "gamma":
         grams = GaussianGrams(X, bandwidths, device)
         S, row_sums = gram_statistics(grams, estimator="biased")

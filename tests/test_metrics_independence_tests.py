@@ -4,7 +4,7 @@ from _metrics_reference import gamma_pvalue, gram, median_distance
 from numpy.testing import assert_allclose
 
 from skvcreg.metrics import hsic, hsic_test, pairwise_hsic, pairwise_hsic_test
-from skvcreg.metrics._tests import _adjust
+from skvcreg.metrics._independence_tests import _adjust
 
 
 def _dependent(n, rng):
