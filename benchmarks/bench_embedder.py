@@ -685,7 +685,9 @@ def _family(quick):
     if "loss" in VCRegEmbedder().get_params():
         family += [
             ("Barlow Twins", {"loss": "barlow_twins"}),
-            ("W-MSE", {"loss": "wmse"}),
+            # W-MSE whitens over the batch: it needs 2 * batch_size above the
+            # projector's output width (256).
+            ("W-MSE", {"loss": "wmse", "batch_size": 256}),
         ]
     if quick:
         family = [item for item in family if item[0] in QUICK_FAMILY]
