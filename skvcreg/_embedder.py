@@ -130,9 +130,9 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     Parameters
     ----------
-    n_components : int, default=256
+    n_components : int, default=128
         Size of the representation (output width of the encoder).
-    encoder_widths : tuple of int, default=(512,)
+    encoder_widths : tuple of int, default=(256,)
         Hidden widths of the encoder, each a Linear-BatchNorm-ReLU block, followed
         by a linear layer of width ``n_components``; ``()`` gives a linear encoder.
     projector : {"mlp", "random_mlp", "separable"}, default="mlp"
@@ -145,7 +145,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         and the covariance term keeps only the cross-column blocks, i.e. the sum
         of pairwise HSICs, so the representation's columns are pushed towards
         pairwise independence.
-    projector_widths : tuple of int, default=(512, 512)
+    projector_widths : tuple of int, default=(256, 256)
         Widths of the projector's layers (the last one is its output width). For
         ``"separable"`` these are the widths of the per-column feature map, whose
         output has ``n_components * projector_widths[-1]`` columns: keep them small
@@ -180,7 +180,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         the view must have the batch's shape, dtype and device.
         ``None`` uses :class:`~skvcreg.augmentations.TabularAugmentation` with the
         four strengths below over the training rows; a callable ignores them.
-    n_neighbors : int, default=20
+    n_neighbors : int, default=5
         Interpolate each row towards one of its ``n_neighbors`` nearest training
         rows by a random fraction (:func:`~skvcreg.augmentations.\
 neighbor_interpolation`); ``0`` switches it off.
@@ -197,14 +197,14 @@ neighbor_interpolation`); ``0`` switches it off.
         the global batch, shared among the ranks.
     max_epochs : int, default=100
         Maximum number of passes over the data.
-    learning_rate : float, default=1e-3
+    learning_rate : float, default=3e-3
         AdamW learning rate.
     weight_decay : float, default=0.01
         AdamW (decoupled) weight decay.
     tol : float, default=5e-3
         Training stops at the end of a block of ``n_iter_no_change`` epochs whose
         mean loss is not lower than the best earlier block's by this fraction.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=5
         Length of the blocks of epochs whose mean losses early stopping compares
         (a block's mean averages out the epoch-to-epoch noise of mini-batch
         training); training runs at least two blocks.
@@ -340,26 +340,26 @@ neighbor_interpolation`); ``0`` switches it off.
 
     def __init__(
         self,
-        n_components=256,
+        n_components=128,
         *,
-        encoder_widths=(512,),
+        encoder_widths=(256,),
         projector="mlp",
-        projector_widths=(512, 512),
+        projector_widths=(256, 256),
         loss="vicreg",
         invariance_weight=25.0,
         variance_weight=25.0,
         covariance_weight=1.0,
         augmentation=None,
-        n_neighbors=20,
+        n_neighbors=5,
         resample_rate=0.2,
         dropout_rate=0.0,
         noise_std=0.0,
         batch_size=128,
         max_epochs=100,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=0.01,
         tol=5e-3,
-        n_iter_no_change=10,
+        n_iter_no_change=5,
         device="auto",
         random_state=None,
         verbose=False,

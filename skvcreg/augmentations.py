@@ -22,6 +22,8 @@ __all__ = [
     "neighbor_interpolation",
 ]
 
+_MAX_POOL_SIZE = 8192
+
 
 def _uniform(shape, generator: torch.Generator, like: Tensor) -> Tensor:
     """``U[0, 1)`` draws of ``shape`` from ``generator``, on ``like``'s device."""
@@ -160,7 +162,7 @@ def neighbor_interpolation(
     *,
     n_neighbors: int = 10,
     pool: Tensor | None = None,
-    max_pool_size: int = 8192,
+    max_pool_size: int = _MAX_POOL_SIZE,
 ) -> Tensor:
     """Move each row a random fraction of the way to one of its nearest neighbours.
 
@@ -203,14 +205,24 @@ def neighbor_interpolation(
     """
     if n_neighbors <= 0:
         return X
+    searched, nearest = _neighbor_search(X, generator, n_neighbors, pool, max_pool_size)
+    return _interpolate(X, generator, searched, nearest)
+
+
+def _neighbor_search(X, generator, n_neighbors, pool, max_pool_size):
+    """The pool rows searched (a random subset of a large pool) and the nearest ones."""
     pool = X if pool is None else pool
     if pool.shape[0] > max_pool_size:
         subset = _integers(pool.shape[0], (max_pool_size,), generator, pool.device)
         pool = pool[subset]
     pool = pool.to(X.device)
     k = min(int(n_neighbors), pool.shape[0])
-    nearest = _nearest_indices(X, pool, k)
-    choice = _integers(k, (X.shape[0], 1), generator, X.device)
+    return pool, _nearest_indices(X, pool, k)
+
+
+def _interpolate(X, generator, pool, nearest):
+    """Move each row a random fraction towards one of its ``nearest`` pool rows."""
+    choice = _integers(nearest.shape[1], (X.shape[0], 1), generator, X.device)
     neighbor = pool[nearest.gather(1, choice).squeeze(1)]
     fraction = _uniform((X.shape[0], 1), generator, X)
     return X + fraction * (neighbor - X)
@@ -264,12 +276,36 @@ class TabularAugmentation:
         self.noise_std = noise_std
 
     def __call__(self, X: Tensor, generator: torch.Generator) -> Tensor:
-        out = neighbor_interpolation(
-            X, generator, n_neighbors=self.n_neighbors, pool=self.pool
-        )
+        out = X
+        if self.n_neighbors > 0:
+            searched, nearest = self._cached_search(X, generator)
+            out = _interpolate(X, generator, searched, nearest)
         out = marginal_resampling(
             out, generator, rate=self.resample_rate, pool=self.pool
         )
         return gaussian_noise_dropout(
             out, generator, noise_std=self.noise_std, dropout_rate=self.dropout_rate
         )
+
+    def _cached_search(self, X: Tensor, generator: torch.Generator):
+        """Neighbour search of ``X``, reused when called again on the same batch.
+
+        A training step draws two views of one batch tensor; the search (a matrix
+        product and a top-k over the pool, the costliest step of a view) depends
+        only on the rows, so the second view reuses the first's result. The cache
+        holds the last batch and its version counter, so a batch modified in place
+        is searched again. For a pool larger than ``max_pool_size`` both views
+        then search the same random subset of it.
+        """
+        key = (X, X._version, self.pool, self.n_neighbors)
+        cached = getattr(self, "_last_search", None)
+        if cached is not None and all(
+            a is b if isinstance(a, Tensor) else a == b
+            for a, b in zip(cached[0], key, strict=True)
+        ):
+            return cached[1]
+        result = _neighbor_search(
+            X, generator, self.n_neighbors, self.pool, _MAX_POOL_SIZE
+        )
+        self._last_search = (key, result)
+        return result
