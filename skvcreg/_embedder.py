@@ -26,6 +26,7 @@ from ._embedder_dask import (
 )
 from ._embedder_loss import LOSS_NAMES, make_training_loss
 from ._embedder_solver import fit_embedder, process_group
+from ._threads import single_threaded
 from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from .augmentations import TabularAugmentation
 from .projectors._mlp import make_mlp_projector
@@ -39,6 +40,9 @@ __all__ = ["VCRegEmbedder"]
 # by row.
 _TRAIN_DTYPE = torch.float32
 _TRANSFORM_CHUNK = 4096
+# Batches whose rows times largest layer (weights) stay below this train on one
+# CPU thread: a second one only waits on products this small.
+_SMALL_BATCH_WORK = 2**25
 
 
 def _check_widths(name, widths, *, allow_empty):
@@ -808,22 +812,12 @@ neighbor_interpolation`); ``0`` switches it off.
             loss_fn = self._training_loss(separable_projector=projector)
         else:
             solver_projector, loss_fn = projector, self._training_loss()
-        encoder, info = fit_embedder(
-            chunks,
-            encoder,
-            solver_projector,
-            generator,
-            loss_fn=loss_fn,
-            batch_size=self.batch_size,
-            max_epochs=max_epochs,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            optimizer_state=optimizer_state,
-            communicator=comm,
-            verbose=self.verbose,
-        )
+        device = next(encoder.parameters()).device
+        with single_threaded(device, enabled=self._small_batches(encoder)):
+            state = {"max_epochs": max_epochs, "optimizer": optimizer_state}
+            encoder, info = self._run_solver(
+                chunks, encoder, solver_projector, generator, loss_fn, comm, state
+            )
         self.encoder_ = copy.deepcopy(encoder).to("cpu", torch.float64).eval()
         # What partial_fit needs to continue; the encoder is encoder_ (float32
         # to float64 and back is exact).
@@ -835,6 +829,36 @@ neighbor_interpolation`); ``0`` switches it off.
         }
         self._store_info(info, append=append)
         return info
+
+    def _small_batches(self, encoder):
+        """Whether a batch times the largest layer of the networks stays small
+        enough that one CPU thread trains faster (see :mod:`skvcreg._threads`)."""
+        layers = [
+            module.weight.numel()
+            for module in encoder.modules()
+            if isinstance(module, torch.nn.Linear)
+        ]
+        widths = self.projector_widths
+        layers += [a * b for a, b in zip(widths, widths[1:], strict=False)]
+        return self.batch_size * max(layers, default=0) <= _SMALL_BATCH_WORK
+
+    def _run_solver(self, chunks, encoder, projector, generator, loss_fn, comm, state):
+        return fit_embedder(
+            chunks,
+            encoder,
+            projector,
+            generator,
+            loss_fn=loss_fn,
+            batch_size=self.batch_size,
+            max_epochs=state["max_epochs"],
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            optimizer_state=state["optimizer"],
+            communicator=comm,
+            verbose=self.verbose,
+        )
 
     def _training_loss(self, separable_projector=None):
         return make_training_loss(

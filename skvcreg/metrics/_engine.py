@@ -20,15 +20,11 @@ module imports another's underscore names. What lives here:
   engine into HSIC or CKA values.
 """
 
-import contextlib
-import functools
-import threading
-
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 
+from .. import _threads
 from .._dask_data import is_dask_array  # noqa: F401 (the metrics use it from here)
 from .._torch_utils import resolve_device
 
@@ -39,49 +35,9 @@ _PHASE_LIMIT = 1e6
 
 # --------------------------------------------------------------------- threads
 
-_LIMIT_LOCK = threading.Lock()
-_LIMIT_STATE = {"depth": 0, "limiter": None}
-
-
-@functools.cache
-def _threadpool_controller():
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def _one_thread():
-    # threadpoolctl's limits are global to the process: with several threads
-    # inside (dask's threaded scheduler), the first one in sets them and the
-    # last one out restores the original limits.
-    with _LIMIT_LOCK:
-        if _LIMIT_STATE["depth"] == 0:
-            _LIMIT_STATE["limiter"] = _threadpool_controller().limit(limits=1)
-        _LIMIT_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _LIMIT_LOCK:
-            _LIMIT_STATE["depth"] -= 1
-            if _LIMIT_STATE["depth"] == 0:
-                _LIMIT_STATE["limiter"].restore_original_limits()
-                _LIMIT_STATE["limiter"] = None
-
-
-def single_threaded(device=None, *, enabled=True):
-    """Context manager: one BLAS and one OpenMP thread, on the CPU only.
-
-    The products of the metrics are small (a few hundred to a few thousand
-    columns), and so is the batched work of the ICA rotation: when other
-    processes hold the cores, threads mostly wait for each other and the work
-    gets slower, not faster, while on an idle machine one thread costs at most
-    the factor the extra cores could give (figures in ``docs/benchmarks.rst``).
-    Nothing is limited for a torch device other than the CPU, or when
-    ``enabled`` is false. Entering from several threads at once is safe: the
-    limits are restored when the last one leaves.
-    """
-    if not enabled or (device is not None and device.type != "cpu"):
-        return contextlib.nullcontext()
-    return _one_thread()
+# The package's one limiter (:mod:`skvcreg._threads`), used from here by the
+# metrics.
+single_threaded = _threads.single_threaded
 
 
 # ------------------------------------------------------------------------ rows
