@@ -56,6 +56,7 @@ import multiprocessing
 import os
 import platform
 import time
+from queue import Empty
 
 import numpy as np
 
@@ -99,7 +100,15 @@ def _in_child(target, *args):
     process = context.Process(target=target, args=(*args, queue))
     process.start()
     try:
-        result = queue.get()
+        while True:  # a child that dies without a result must not hang the parent
+            try:
+                result = queue.get(timeout=5)
+                break
+            except Empty:
+                if not process.is_alive():
+                    raise RuntimeError(
+                        f"{target.__name__} died (exit code {process.exitcode})"
+                    ) from None
     finally:
         process.join()
     if process.exitcode:
