@@ -364,8 +364,13 @@ def _grid_child(options, backend, queue):
         register_ray()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         close = ray.shutdown
-    else:
-        close = lambda: None  # noqa: E731
+    else:  # loky keeps its workers for reuse; this process must not wait on them
+
+        def close():
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=True)
+
     try:
         start = time.perf_counter()
         with joblib.parallel_backend(backend):

@@ -42,7 +42,7 @@ _TRAIN_DTYPE = torch.float32
 _TRANSFORM_CHUNK = 4096
 # Batches whose rows times largest layer (weights) stay below this train on one
 # CPU thread: a second one only waits on products this small.
-_SMALL_BATCH_WORK = 2**25
+_SMALL_BATCH_WORK = 2**24
 
 
 def _check_widths(name, widths, *, allow_empty):
