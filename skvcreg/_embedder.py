@@ -188,7 +188,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Interpolate each row towards one of its ``n_neighbors`` nearest training
         rows by a random fraction (:func:`~skvcreg.augmentations.\
 neighbor_interpolation`); ``0`` switches it off.
-    resample_rate : float, default=0.2
+    resample_rate : float, default=0.15
         Fraction of features replaced by draws from their empirical marginal
         (SCARF-style, :func:`~skvcreg.augmentations.marginal_resampling`).
     dropout_rate : float, default=0.0
@@ -355,7 +355,7 @@ neighbor_interpolation`); ``0`` switches it off.
         covariance_weight=1.0,
         augmentation=None,
         n_neighbors=5,
-        resample_rate=0.2,
+        resample_rate=0.15,
         dropout_rate=0.0,
         noise_std=0.0,
         batch_size=128,

@@ -97,7 +97,9 @@ def test_loss_curve_is_the_weighted_sum_of_the_terms(wine):
 def test_training_lowers_the_loss_and_warns_at_max_epochs(wine):
     X, _ = wine
     with pytest.warns(ConvergenceWarning, match="max_epochs=30"):
-        model = _small(max_epochs=30, tol=0.0, batch_size=64).fit(X)
+        model = _small(max_epochs=30, tol=0.0, n_iter_no_change=30, batch_size=64).fit(
+            X
+        )
     assert model.n_iter_ == 30 and not model.converged_
     assert model.loss_curve_[-5:].mean() < model.loss_curve_[:3].mean()
 
