@@ -59,22 +59,11 @@ def test_loky_caps_torch_threads_per_worker():
     assert max(threads) <= max(1, os.cpu_count() // 2)
 
 
-def test_dask_backend_on_a_local_cluster_gives_loky_scores(loky_scores):
-    distributed = pytest.importorskip("distributed")
+def test_dask_backend_on_a_local_cluster_gives_loky_scores(loky_scores, dask_client):
     search, X = _search()
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        with joblib.parallel_backend("dask"):
-            search.fit(X)
-        threads = client.run(_torch_threads)
+    with joblib.parallel_backend("dask"):
+        search.fit(X)
+    threads = dask_client.run(_torch_threads)
     _assert_same(_scores(search), loky_scores)
     assert len(threads) == 2
     assert set(threads.values()) == {1}

@@ -136,21 +136,10 @@ def test_svd_whitening_of_dask_array_equals_numpy():
     )
 
 
-def test_fit_on_a_distributed_cluster():
-    distributed = pytest.importorskip("distributed")
+def test_fit_on_a_distributed_cluster(dask_client):
     X, A = _mixtures(n=20_000)
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
-        est = VCRegICA(random_state=0).fit(da.from_array(X, chunks=(4000, 3)))
-        S = est.transform(da.from_array(X, chunks=(4000, 3))).compute()
+    est = VCRegICA(random_state=0).fit(da.from_array(X, chunks=(4000, 3)))
+    S = est.transform(da.from_array(X, chunks=(4000, 3))).compute()
     assert amari_distance(est.components_, A) < 0.05
     np.testing.assert_allclose(S, est.transform(X), rtol=1e-6, atol=1e-9)
 

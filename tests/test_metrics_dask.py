@@ -275,34 +275,18 @@ def test_numpy_users_do_not_import_dask():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.fixture(scope="module")
-def cluster_client():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
-def test_pairwise_hsic_through_a_local_cluster(cluster_client):
+def test_pairwise_hsic_through_a_local_cluster(dask_client):
     distributed = pytest.importorskip("distributed")
     X = _data()
     H = pairwise_hsic(X, method="rff", random_state=0)
     Xd = da.from_array(X, chunks=CHUNKS["uneven"])
-    with distributed.get_task_stream(cluster_client) as stream:
+    with distributed.get_task_stream(dask_client) as stream:
         Hd = pairwise_hsic(Xd, method="rff", random_state=0)
     _close(Hd, H)
     # The chunks' moments were computed by the cluster's workers, one chain
     # of additions per worker thread.
     workers = {task["worker"] for task in stream.data if "accumulate" in task["key"]}
-    assert workers == set(cluster_client.nthreads())
+    assert workers == set(dask_client.nthreads())
     X[4000, 1] = np.nan
     with pytest.raises(ValueError, match="^X contains NaN or infinity.$"):
         pairwise_hsic(da.from_array(X, chunks=1000), method="rff", bandwidth=1.0)
