@@ -8,7 +8,6 @@ other processes hold the cores (figures in ``docs/benchmarks.rst``).
 """
 
 import contextlib
-import functools
 import threading
 
 from threadpoolctl import ThreadpoolController
@@ -19,11 +18,6 @@ _LIMIT_LOCK = threading.Lock()
 _LIMIT_STATE = {"depth": 0, "limiter": None}
 
 
-@functools.cache
-def _threadpool_controller():
-    return ThreadpoolController()
-
-
 @contextlib.contextmanager
 def _one_thread():
     # threadpoolctl's limits are global to the process: with several threads
@@ -31,7 +25,9 @@ def _one_thread():
     # last one out restores the original limits.
     with _LIMIT_LOCK:
         if _LIMIT_STATE["depth"] == 0:
-            _LIMIT_STATE["limiter"] = _threadpool_controller().limit(limits=1)
+            # A fresh controller (1-2 ms): libraries loaded since the last
+            # call (a BLAS or OpenMP runtime imported later) are limited too.
+            _LIMIT_STATE["limiter"] = ThreadpoolController().limit(limits=1)
         _LIMIT_STATE["depth"] += 1
     try:
         yield
