@@ -14,37 +14,30 @@ from threadpoolctl import ThreadpoolController
 
 __all__ = ["single_threaded"]
 
-_LIMIT_LOCK = threading.Lock()
-_LIMIT_STATE = {"depth": 0, "limiter": None}
-
 
 @contextlib.contextmanager
 def _one_thread():
-    # threadpoolctl's limits are global to the process: with several threads
-    # inside (dask's threaded scheduler), the first one in sets them and the
-    # last one out restores the original limits.
-    with _LIMIT_LOCK:
-        if _LIMIT_STATE["depth"] == 0:
-            # A fresh controller (1-2 ms): libraries loaded since the last
-            # call (a BLAS or OpenMP runtime imported later) are limited too.
-            _LIMIT_STATE["limiter"] = ThreadpoolController().limit(limits=1)
-        _LIMIT_STATE["depth"] += 1
+    # OpenMP's thread count is a per-thread setting: each thread sets and
+    # restores its own. A BLAS's is global to the process, and restoring it
+    # from short-lived threads while others query it was unreliable (OpenBLAS
+    # kept one thread): it is limited only from the main thread, so the threads
+    # of dask's scheduler run their products on the BLAS's own setting. Fresh
+    # controllers (1-2 ms) see the libraries loaded since the last call.
+    controller = ThreadpoolController()
+    main = threading.current_thread() is threading.main_thread()
+    limiter = controller.limit(limits=1, user_api=None if main else "openmp")
     try:
         yield
     finally:
-        with _LIMIT_LOCK:
-            _LIMIT_STATE["depth"] -= 1
-            if _LIMIT_STATE["depth"] == 0:
-                _LIMIT_STATE["limiter"].restore_original_limits()
-                _LIMIT_STATE["limiter"] = None
+        limiter.restore_original_limits()
 
 
 def single_threaded(device=None, *, enabled=True):
     """Context manager: one BLAS and one OpenMP thread, on the CPU only.
 
     Nothing is limited for a torch device other than the CPU, or when
-    ``enabled`` is false. Entering from several threads at once is safe: the
-    limits are restored when the last one leaves.
+    ``enabled`` is false. From a thread other than the main one only OpenMP
+    (torch's CPU operators) is limited, for that thread.
     """
     if not enabled or (device is not None and device.type != "cpu"):
         return contextlib.nullcontext()

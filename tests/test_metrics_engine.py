@@ -18,9 +18,16 @@ def _limits():
     )
 
 
-def test_single_threaded_from_several_threads_restores_the_limits():
-    # threadpoolctl's limits are global: overlapping users from several threads
-    # (dask's scheduler) must leave them as they were, and see 1 inside.
+def test_single_threaded_limits_blas_and_openmp_and_restores_them():
+    original = _limits()
+    with _engine.single_threaded():
+        assert {n for api, _, n in _limits() if api in ("blas", "openmp")} == {1}
+    assert _limits() == original
+
+
+def test_single_threaded_from_several_threads_limits_their_openmp():
+    # OpenMP's limit is per thread: each thread of dask's scheduler that enters
+    # sees one OpenMP thread, and leaves the process's limits as they were.
     original = _limits()
     entered, release = threading.Barrier(3), threading.Event()
     seen = []
@@ -28,7 +35,7 @@ def test_single_threaded_from_several_threads_restores_the_limits():
     def user():
         with _engine.single_threaded():
             entered.wait()
-            seen.append({n for api, _, n in _limits() if api in ("blas", "openmp")})
+            seen.append({n for api, _, n in _limits() if api == "openmp"})
             release.wait()
 
     threads = [threading.Thread(target=user) for _ in range(2)]
@@ -38,7 +45,7 @@ def test_single_threaded_from_several_threads_restores_the_limits():
     release.set()
     for thread in threads:
         thread.join()
-    assert seen == [{1}, {1}]  # numpy brings a BLAS
+    assert seen == [{1}, {1}]
     assert _limits() == original
 
 
