@@ -253,7 +253,10 @@ def dask_rff_moments(X, features, device=None):
         for i in run:
             total = accumulate(total, blocks[i], starts[i], features, device)
         totals.append(total)
-    (total,) = dask.compute(dask.delayed(_combine, pure=True)(totals, size))
+    # The BLAS's thread count is global: set from here (the thread that waits),
+    # it holds the local scheduler's threads to one BLAS thread each.
+    with single_threaded():
+        (total,) = dask.compute(dask.delayed(_combine, pure=True)(totals, size))
     P = total[: width * width].reshape(width, width)
     low, high = total[size + 1 : size + 1 + d], total[size + 1 + d :]
     return P, total[width * width : size], int(total[size]), low, high
