@@ -4,9 +4,11 @@ One module-scoped fixture starts two gloo processes on this machine (spawn, TCP
 on 127.0.0.1), runs every distributed scenario in them, and each rank returns
 its results through a pickle file; the tests compare those with one-process runs
 on the same global batches. The process group is destroyed and the processes
-joined (or killed after a timeout) whatever happens.
+joined (or killed after a timeout) whatever happens. Each rank logs the scenario
+it is in, so a rank that dies says where.
 """
 
+import faulthandler
 import os
 import pickle
 import socket
@@ -110,6 +112,22 @@ def _error(function):
 
 def _rank_main(rank, port, out_dir):
     """One rank: every distributed scenario, results pickled to ``out_dir``."""
+    with open(os.path.join(out_dir, f"rank{rank}.log"), "w", buffering=1) as log:
+        # A crash in C++ (an abort) writes every thread's Python stack to the log.
+        faulthandler.enable(log, all_threads=True)
+        try:
+            _run_rank(rank, port, out_dir, log)
+        finally:
+            faulthandler.disable()
+    # What the tests check ends here. Leave without the interpreter's teardown:
+    # torch's C++ destructors at exit are not under test (CI once saw a rank
+    # abort, "terminate called without an active exception", with no trace of
+    # where), and a crash there would discard the results written above.
+    os._exit(0)
+
+
+def _run_rank(rank, port, out_dir, log):
+    """The scenarios, each named in ``log`` as it starts; results to a pickle."""
     torch.set_num_threads(1)
     results = {}
     dist.init_process_group(
@@ -119,37 +137,47 @@ def _rank_main(rank, port, out_dir):
         world_size=WORLD_SIZE,
         timeout=timedelta(seconds=TIMEOUT),
     )
+
+    def run(name, function):
+        log.write(f"{name}\n")
+        results[name] = function()
+
     try:
         X = _data()
-        results["step"] = _one_step_gradients(ProcessGroup())
-        results["fit"] = _fitted(VCRegEmbedder(**SMALL).fit(X), X)
+        run("step", lambda: _one_step_gradients(ProcessGroup()))
+        run("fit", lambda: _fitted(VCRegEmbedder(**SMALL).fit(X), X))
         # random_state=None draws another seed on each rank: rank 0's is used.
-        unseeded = VCRegEmbedder(**{**SMALL, "random_state": None}).fit(X)
-        results["unseeded"] = _fitted(unseeded, X)
-        partial = VCRegEmbedder(**SMALL).partial_fit(X[:100]).partial_fit(X[100:])
-        results["partial"] = _fitted(partial, X)
+        unseeded = {**SMALL, "random_state": None}
+        run("unseeded", lambda: _fitted(VCRegEmbedder(**unseeded).fit(X), X))
+        run(
+            "partial",
+            lambda: _fitted(
+                VCRegEmbedder(**SMALL).partial_fit(X[:100]).partial_fit(X[100:]), X
+            ),
+        )
         if _dask_array is not None:
-            streamed = VCRegEmbedder(**SMALL).fit(_dask_array(X))
-            results["dask"] = _fitted(streamed, X)
-        results["width_error"] = _error(
-            lambda: VCRegEmbedder(**SMALL).fit(X if rank == 0 else X[:, :-1])
-        )
-        results["rows_error"] = _error(
-            lambda: VCRegEmbedder(**SMALL).fit(X if rank == 0 else X[::-1])
-        )
+            run("dask", lambda: _fitted(VCRegEmbedder(**SMALL).fit(_dask_array(X)), X))
+        narrow = X if rank == 0 else X[:, :-1]
+        run("width_error", lambda: _error(lambda: VCRegEmbedder(**SMALL).fit(narrow)))
+        reversed_ = X if rank == 0 else X[::-1]
+        run("rows_error", lambda: _error(lambda: VCRegEmbedder(**SMALL).fit(reversed_)))
         bad = X.copy()
         if rank == 1:
             bad[3, 2] = np.nan
-        results["nan_error"] = _error(lambda: VCRegEmbedder(**SMALL).fit(bad))
-        results["params_error"] = _error(
-            lambda: VCRegEmbedder(**{**SMALL, "batch_size": 25 + rank}).fit(X)
-        )
+        run("nan_error", lambda: _error(lambda: VCRegEmbedder(**SMALL).fit(bad)))
+        other = {**SMALL, "batch_size": 25 + rank}
+        run("params_error", lambda: _error(lambda: VCRegEmbedder(**other).fit(X)))
+        log.write("barrier\n")
+        # Both ranks are done with the group before either tears it down.
+        dist.barrier()
     except BaseException:
         results["crash"] = traceback.format_exc()
     finally:
+        log.write("destroy_process_group\n")
         dist.destroy_process_group()
         with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as file:
             pickle.dump(results, file)
+        log.write("done\n")
 
 
 def _free_port():
@@ -173,7 +201,12 @@ def ranks(tmp_path_factory):
     try:
         while not context.join(timeout=max(0.1, deadline - time.monotonic())):
             if time.monotonic() > deadline:
-                pytest.fail(f"the two ranks did not finish within {TIMEOUT} s")
+                pytest.fail(
+                    f"the two ranks did not finish within {TIMEOUT} s\n"
+                    + _rank_logs(out_dir)
+                )
+    except torch.multiprocessing.ProcessExitedException as error:
+        pytest.fail(f"{error}\n{_rank_logs(out_dir)}")
     finally:
         for process in context.processes:
             if process.is_alive():
@@ -185,6 +218,16 @@ def ranks(tmp_path_factory):
             results.append(pickle.load(file))
         assert "crash" not in results[-1], results[-1]["crash"]
     return results
+
+
+def _rank_logs(out_dir):
+    """Each rank's log: the scenarios it entered, and any crash's stacks."""
+    texts = []
+    for rank in range(WORLD_SIZE):
+        path = out_dir / f"rank{rank}.log"
+        text = path.read_text() if path.exists() else "(no log)\n"
+        texts.append(f"--- rank {rank} ---\n{text}")
+    return "".join(texts)
 
 
 def _assert_same_model(a, b):
