@@ -30,6 +30,8 @@ import torch
 
 from ._ica_refine import centred_rows, refine_unmixing
 from ._ica_rotation import (
+    _SMALL_PROBLEM,
+    _single_threaded,
     all_pair_contrasts,
     dependent_pairs,
     rotate_pairs,
@@ -147,6 +149,49 @@ def solve_ica(
         stages), ``loss_curve`` (summed pair contrasts of the kernel sweeps),
         ``n_screened`` (pairs given a global search after a screen).
     """
+    # Small problems run on one OpenMP thread: their passes are too short to
+    # share, and a second thread only waits on the first, or on whatever else
+    # holds the cores (the spinning threads of a BLAS that just ran numpy).
+    small = X.shape[0] * whitening.shape[0] <= _SMALL_PROBLEM
+    with _single_threaded(X.device, enabled=small):
+        return _solve_ica(
+            X,
+            whitening,
+            mean=mean,
+            w_init=w_init,
+            max_iter=max_iter,
+            tol=tol,
+            projector_widths=projector_widths,
+            projector=projector,
+            bandwidths=bandwidths,
+            n_angles=n_angles,
+            regularization=regularization,
+            max_samples=max_samples,
+            refine=refine,
+            generator=generator,
+            callback=callback,
+        )
+
+
+def _solve_ica(
+    X,
+    whitening,
+    *,
+    mean=None,
+    w_init=None,
+    max_iter=20,
+    tol=2e-3,
+    projector_widths=(32,),
+    projector="relu",
+    bandwidths=(0.5, 1.0, 2.0),
+    n_angles=12,
+    regularization=0.1,
+    max_samples=1000,
+    refine=True,
+    generator=None,
+    callback=None,
+):
+    """:func:`solve_ica`'s work, under its thread limit."""
     n = X.shape[0]
     m = whitening.shape[0]
     device = X.device
