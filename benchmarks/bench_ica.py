@@ -31,6 +31,13 @@ replicate) and the Amari error of those draws is averaged. The uniform (c) and
 exponential (e) densities have infinite Fisher information and count as exactly
 recoverable, so the bound is optimistic (low) for mixtures that contain them.
 
+``--oracle`` adds the column ``oracle ML``: maximum likelihood with the *true*
+scores on the same replicate, started at the true unmixing (relative Newton steps
+with the 2x2 Hessian blocks, damped when a step turns back). It is what the
+asymptotic floor becomes at this sample size for an estimator that knows the
+densities; it is left out (NaN) where a source is uniform or exponential, whose
+scores are not defined everywhere.
+
 Run ``python benchmarks/bench_ica.py --help`` for the options; the figures in the
 closing notes come from::
 
@@ -64,7 +71,7 @@ from sklearn.utils import check_random_state
 
 import skvcreg
 from skvcreg import VCRegICA
-from skvcreg.datasets import fisher_information, make_ica_mixture
+from skvcreg.datasets import _pdf, fisher_information, make_ica_mixture
 from skvcreg.metrics import amari_distance
 
 try:
@@ -131,6 +138,42 @@ def _cramer_rao_amari(names, n_samples, rng, n_draws=200):
     return np.mean([100 * amari_distance(eye + E, eye) for E in errors])
 
 
+def _true_score(name, y, h=1e-5):
+    """``-p'/p`` of the standardised density ``name`` (central difference)."""
+    p = _pdf(name, y)
+    slope = (_pdf(name, y + h) - _pdf(name, y - h)) / (2 * h)
+    return -slope / np.maximum(p, 1e-300)
+
+
+def _oracle_unmixing(X, A, names, max_iter=500, tol=1e-4, max_step=0.05):
+    """Maximum likelihood with the true scores, from the true unmixing: relative
+    Newton steps (the score refinement's 2x2 blocks, with ``E[phi^2]`` for
+    ``E[phi']``, equal for true scores), halved whenever a step turns back (the
+    Laplace-like scores are discontinuous, so the equations have no exact root);
+    ``tol`` is far below an entry's sampling error, ``1 / sqrt(N)``."""
+    X = X - X.mean(axis=0)
+    W = np.linalg.inv(A)
+    m, previous, damping = len(names), None, 1.0
+    for _ in range(max_iter):
+        Y = X @ W.T
+        phi = np.stack([_true_score(d, Y[:, i]) for i, d in enumerate(names)], 1)
+        G = phi.T @ Y / len(Y)
+        k, var = np.mean(phi**2, axis=0), np.mean(Y**2, axis=0)
+        E = np.diag((np.diag(G) - 1) / 2)
+        for i in range(m):
+            for j in range(i + 1, m):
+                H = [[k[i] * var[j], 1.0], [1.0, k[j] * var[i]]]
+                E[i, j], E[j, i] = np.linalg.solve(H, [G[i, j], G[j, i]])
+        if previous is not None and (E * previous).sum() < 0:
+            damping *= 0.5
+        previous = E
+        E = np.clip(damping * E, -max_step, max_step)
+        W = W - E @ W
+        if np.abs(E).max() < tol:
+            break
+    return W
+
+
 def _data(densities, n_samples, seed, dtype):
     """``(X, A, names)``: the mixture of a replicate and its densities (None
     for a recording)."""
@@ -188,10 +231,15 @@ def _fit_in_process(name, X, seed):
     return W, elapsed
 
 
-def _run_setting(densities, n_samples, n_reps, seed0, methods, dtype, memory):
+def _run_setting(
+    densities, n_samples, n_reps, seed0, methods, dtype, memory, oracle=False
+):
     """Amari x100 and fit times of each method over replicates of one setting,
-    and the Cramér-Rao bound of each replicate (under ``"CR bound"``)."""
+    and the Cramér-Rao bound of each replicate (under ``"CR bound"``; the true
+    scores' maximum likelihood under ``"oracle ML"`` with ``oracle``)."""
     errors = {name: [] for name in [*methods, "CR bound"]}
+    if oracle:
+        errors["oracle ML"] = []
     times = {name: [] for name in methods}
     bound_rng = np.random.default_rng(seed0)
     for rep in range(n_reps):
@@ -201,6 +249,12 @@ def _run_setting(densities, n_samples, n_reps, seed0, methods, dtype, memory):
         if names is not None:
             bound = _cramer_rao_amari(names, X.shape[0], bound_rng)
         errors["CR bound"].append(bound)
+        if oracle:
+            known = names is not None and not set(names) & {"c", "e"}
+            W = _oracle_unmixing(X.astype(np.float64), A, names) if known else None
+            errors["oracle ML"].append(
+                np.nan if W is None else 100 * amari_distance(W, A)
+            )
         line = []
         for name, fit in methods.items():
             if memory:
@@ -258,6 +312,35 @@ def _print_summary(names, per_setting, times):
     )
 
 
+def _print_oracle(names, per_setting):
+    """Each method's error over the oracle's, on the replicates where it runs
+    (those without uniform or exponential sources)."""
+    kept = {}
+    for setting, errors in per_setting.items():
+        runs = ~np.isnan(errors["oracle ML"])
+        if runs.any():
+            kept[setting] = {
+                name: np.mean(np.asarray(errors[name])[runs])
+                for name in [*names, "CR bound", "oracle ML"]
+            }
+    if not kept:
+        return
+    count = sum(int((~np.isnan(per_setting[s]["oracle ML"])).sum()) for s in kept)
+    oracle = np.mean([k["oracle ML"] for k in kept.values()])
+    print(
+        f"\noracle ML on the {count} replicates of {len(kept)} settings where it "
+        f"runs: mean {oracle:.2f}"
+    )
+    for name in [*names, "CR bound"]:
+        mean = np.mean([k[name] for k in kept.values()])
+        worst = max(kept, key=lambda s: kept[s][name] / kept[s]["oracle ML"])
+        ratio = kept[worst][name] / kept[worst]["oracle ML"]
+        print(
+            f"  {name:<10} mean {mean:6.2f} = {mean / oracle:.2f}x the oracle "
+            f"(worst setting {worst}: {ratio:.2f}x)"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -287,6 +370,11 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also report maximum likelihood with the true scores (oracle ML)",
+    )
+    parser.add_argument(
         "--ablation",
         action="store_true",
         help="also run VCRegICA(refine=False), the kernel contrast alone",
@@ -308,7 +396,7 @@ def main(argv=None):
         settings = {f"rec m={args.n_sources}": "recording"}
         n_samples = (args.n_samples or 100_000, args.n_sources)
     per_setting, times = {}, {}
-    columns = [*names, "CR bound"]
+    columns = [*names, "CR bound", *(["oracle ML"] if args.oracle else [])]
     print(f"\n{'setting':<10}" + "".join(f"{n:>12}" for n in columns))
     for i, (label, densities) in enumerate(settings.items()):
         errors, t = _run_setting(
@@ -319,10 +407,13 @@ def main(argv=None):
             methods,
             np.dtype(args.dtype),
             args.memory,
+            args.oracle,
         )
         per_setting[label], times[label] = errors, t
         print(f"{label:<10}" + "".join(f"{np.mean(errors[n]):12.2f}" for n in columns))
     _print_summary(names, per_setting, times)
+    if args.oracle:
+        _print_oracle(names, per_setting)
 
 
 if __name__ == "__main__":
