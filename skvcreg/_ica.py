@@ -66,11 +66,13 @@ class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     With up to eight components the kernel sweeps go first, over all pairs, and
     the refinement polishes. With more (recordings of tens to hundreds of
-    channels), the refinement starts from the white data, on a subset of rows
-    then on all of them; the kernel contrast of every pair is then computed at
-    once, and only the pairs still dependent beyond what independence explains
-    get the kernel stage's global search and a new refinement. So the kernel
-    work is done only where a likelihood method needs it.
+    channels), the refinement starts from scikit-learn's FastICA on the white
+    rows (up to 2^24 rows x components in memory; from the white data beyond),
+    refined on a subset of rows then on all of them; the kernel contrast of
+    every pair is then computed at once, and only the pairs still dependent
+    beyond what independence explains get the kernel stage's global search and
+    a new refinement. So the kernel work is done only where a likelihood method
+    needs it.
 
     Parameters
     ----------
@@ -137,10 +139,11 @@ default="unit-variance"
         white data are held in float32 (the products run there) and every
         moment and the unmixing accumulate in float64.
     random_state : int, RandomState instance or None, default=None
-        Seeds the projector and the row subsets: the same seed gives the same
-        result.
+        Seeds the projector, the row subsets and the FastICA start: the same
+        seed gives the same result.
     verbose : int, default=0
-        When positive, print after each kernel sweep the summed pair contrast
+        When positive, print when the FastICA start is done, after each kernel
+        sweep the summed pair contrast
         (what the sweeps minimise), after each refinement step its largest
         update (what must fall below the tolerance), and after each screen the
         number of pairs found dependent.
@@ -356,6 +359,11 @@ default="unit-variance"
                 print(
                     f"[VCRegICA] kernel sweep {step}: summed pair contrast {value:.6g} "
                     "(minimised; each pair's value at the angle the sweep gave it)"
+                )
+            elif stage == "start":
+                print(
+                    "[VCRegICA] start: FastICA on the white rows (more components "
+                    "than the kernel stage sweeps first)"
                 )
             elif stage == "refine":
                 print(
