@@ -28,6 +28,7 @@ This module only optimises and reports ``(W, info)``; warnings, validation and
 numpy conversion belong to the estimator.
 """
 
+import functools
 import math
 import warnings
 
@@ -90,6 +91,21 @@ def _fastica_start(white, generator):
     return torch.as_tensor(W, dtype=torch.float64, device=white.device)
 
 
+def _one_thread_when_small(solver):
+    """Run ``solver(X, whitening, ...)`` on one OpenMP thread when the problem is
+    small (rows x components up to ``_SMALL_PROBLEM``): its passes are too short
+    to share, and a second thread only waits on the first, or on whatever else
+    holds the cores (the spinning threads of a BLAS that just ran numpy)."""
+
+    @functools.wraps(solver)
+    def wrapped(X, whitening, **options):
+        small = X.shape[0] * whitening.shape[0] <= _SMALL_PROBLEM
+        with _single_threaded(X.device, enabled=small):
+            return solver(X, whitening, **options)
+
+    return wrapped
+
+
 def _screen_threshold(m):
     """The standardised excess above which a pair counts as dependent: the
     normal quantile at the Bonferroni level of the screen."""
@@ -98,6 +114,7 @@ def _screen_threshold(m):
     return float(torch.special.ndtri(level))
 
 
+@_one_thread_when_small
 def solve_ica(
     X,
     whitening,
@@ -180,49 +197,6 @@ def solve_ica(
         stages), ``loss_curve`` (summed pair contrasts of the kernel sweeps),
         ``n_screened`` (pairs given a global search after a screen).
     """
-    # Small problems run on one OpenMP thread: their passes are too short to
-    # share, and a second thread only waits on the first, or on whatever else
-    # holds the cores (the spinning threads of a BLAS that just ran numpy).
-    small = X.shape[0] * whitening.shape[0] <= _SMALL_PROBLEM
-    with _single_threaded(X.device, enabled=small):
-        return _solve_ica(
-            X,
-            whitening,
-            mean=mean,
-            w_init=w_init,
-            max_iter=max_iter,
-            tol=tol,
-            projector_widths=projector_widths,
-            projector=projector,
-            bandwidths=bandwidths,
-            n_angles=n_angles,
-            regularization=regularization,
-            max_samples=max_samples,
-            refine=refine,
-            generator=generator,
-            callback=callback,
-        )
-
-
-def _solve_ica(
-    X,
-    whitening,
-    *,
-    mean=None,
-    w_init=None,
-    max_iter=20,
-    tol=2e-3,
-    projector_widths=(32,),
-    projector="relu",
-    bandwidths=(0.5, 1.0, 2.0),
-    n_angles=12,
-    regularization=0.1,
-    max_samples=1000,
-    refine=True,
-    generator=None,
-    callback=None,
-):
-    """:func:`solve_ica`'s work, under its thread limit."""
     n = X.shape[0]
     m = whitening.shape[0]
     device = X.device
