@@ -23,8 +23,10 @@ This module only optimises and reports ``(M, info)``; warnings belong to the
 estimator.
 """
 
+import functools
 import math
 
+import numpy as np
 import torch
 
 __all__ = ["centred_rows", "refine_unmixing"]
@@ -43,10 +45,25 @@ def _knots(Y, n_knots):
     instead of a binary search, the most expensive operation of a step.
     """
     Y = Y[:, :: max(1, Y.shape[1] // 100_000)].double()
-    levels = torch.tensor([_LOW, _HIGH], dtype=Y.dtype, device=Y.device)
-    low, high = torch.quantile(Y, levels, dim=1)
+    # torch.quantile's linear interpolation, from one sort; on the CPU numpy's
+    # sort, which torch's is many times slower than (benchmarks page).
+    if Y.device.type == "cpu":
+        ordered = torch.from_numpy(np.sort(Y.numpy(), axis=1))
+    else:
+        ordered = Y.sort(dim=1).values
+    last = Y.shape[1] - 1
+    ends = []
+    for level in (_LOW, _HIGH):
+        position = level * last
+        below = int(position)
+        ends.append(
+            torch.lerp(
+                ordered[:, below], ordered[:, min(below + 1, last)], position - below
+            )
+        )
+    low, high = ends
     fraction = torch.linspace(0.0, 1.0, n_knots, dtype=Y.dtype, device=Y.device)
-    return (low[:, None] + (high - low)[:, None] * fraction).contiguous()
+    return torch.addcmul(low[:, None], (high - low)[:, None], fraction)
 
 
 def _buckets(Y, knots):
@@ -72,10 +89,29 @@ def _bucket_sums(Y, index, size):
     return torch.stack(sums, dim=-1).reshape(m, size, 3)
 
 
+@functools.cache
+def _basis_layout(size, device):
+    """Constant index arrays of :func:`_basis_moments` for ``size`` knots.
+
+    ``tail`` (K + 2,): the threshold of each basis function as an index into
+    the tail sums (0, all rows, for ``y`` and the constant); ``pairs`` (K + 2,
+    K + 2, 2, 2): for two basis functions and powers ``p, q`` of ``y`` in
+    their coefficients, the flat index of ``t_{p + q}`` above the larger
+    threshold; ``alpha`` (K + 2,): the slopes.
+    """
+    tail = torch.arange(size + 2)
+    tail[-1] = 0
+    upper = torch.maximum(tail[:, None], tail[None, :])
+    pairs = 3 * upper[:, :, None, None] + torch.tensor([[0, 1], [1, 2]])
+    alpha = torch.ones(size + 2, dtype=torch.float64)
+    alpha[-1] = 0.0
+    return tail.to(device), pairs.to(device), alpha.to(device)
+
+
 def _basis_moments(sums, knots):
     """``E[b b^T]`` (m, K + 2, K + 2) and ``E[b']`` (m, K + 2) of the basis
     ``b = [y, max(0, y - k_1), ..., max(0, y - k_K), 1]`` of each column, from
-    its per-interval sums (:func:`_bucket_sums`).
+    its per-interval sums (:func:`_bucket_sums`, float64).
 
     Each basis function is ``(alpha y + beta) 1[y > tau]``: ``y`` is
     ``(1, 0, -inf)``, the ramp at knot ``k`` is ``(1, -k, k)`` and the constant
@@ -87,24 +123,14 @@ def _basis_moments(sums, knots):
     """
     m, size = knots.shape
     tails = sums.flip(1).cumsum(1).flip(1)  # index 0: all rows; 1 + k: above k
-    t0, t1, t2 = tails.unbind(dim=-1)
-    tail = torch.arange(size + 2, device=knots.device)
-    tail[-1] = 0  # the thresholds of [y, ramps, 1], as indices into the tails
-    upper = torch.maximum(tail[:, None], tail[None, :])
-    alpha = torch.ones(size + 2, dtype=sums.dtype, device=sums.device)
-    alpha[-1] = 0.0
-    beta = torch.cat(
-        (torch.zeros_like(knots[:, :1]), -knots, torch.ones_like(knots[:, :1])),
-        dim=1,
-    )
-    a, b = alpha[:, None], beta[:, :, None]
-    gram = (
-        (a * alpha) * t2[:, upper]
-        + (a * beta[:, None, :] + b * alpha) * t1[:, upper]
-        + (b * beta[:, None, :]) * t0[:, upper]
-    )
-    count = t0[:, :1]
-    return gram / count[..., None], alpha * t0[:, tail] / count
+    tail, pairs, alpha = _basis_layout(size, sums.device)
+    beta = torch.nn.functional.pad(-knots, (1, 1), value=1.0)
+    beta[:, 0] = 0.0
+    coef = torch.stack((beta, alpha.expand_as(beta)), dim=-1)  # (m, K + 2, 2)
+    products = coef[:, :, None, :, None] * coef[:, None, :, None, :]
+    gram = (products * tails.reshape(m, -1)[:, pairs]).sum(dim=(-2, -1))
+    count = tails[:, :1, 0]
+    return gram / count[..., None], alpha * tails[:, tail, 0] / count
 
 
 def _fit_scores(sums, knots, ridge):
@@ -118,12 +144,11 @@ def _fit_scores(sums, knots, ridge):
     towards zero.
     """
     gram, target = _basis_moments(sums, knots)
-    shift = torch.zeros_like(target)
     ramps = gram.diagonal(dim1=-2, dim2=-1)[:, 1:-1]
     # The floor keeps a ramp above every row (a zero column) solvable.
-    shift[:, 1:-1] = (ridge * ramps.mean(dim=-1) + 1e-9 * gram[:, 0, 0])[:, None]
+    ramps += (ridge * ramps.mean(dim=-1) + 1e-9 * gram[:, 0, 0])[:, None]
     # Symmetric positive definite: a Cholesky solve.
-    factor = torch.linalg.cholesky_ex(gram + torch.diag_embed(shift))[0]
+    factor = torch.linalg.cholesky_ex(gram)[0]
     coef = torch.cholesky_solve(target[..., None], factor)[..., 0]
     ramp = torch.nn.functional.pad(coef[:, 1:-1], (1, 0))  # no ramp below k_1
     slopes = coef[:, :1] + ramp.cumsum(1)
@@ -201,17 +226,23 @@ def _scale_and_correlation(Y):
 def _newton_step(G, curvature, min_curvature):
     """Quasi-Newton step ``E`` (m, m) of the relative gradient: for each pair
     ``i < j`` the 2x2 system ``[[k_i, 1], [1, k_j]] (E_ij, E_ji) = (G_ij, G_ji)``
-    (``k_i = E[phi_i']``), its eigenvalues clipped below at ``min_curvature``."""
-    m = G.shape[0]
-    i, j = torch.triu_indices(m, m, offset=1, device=G.device)
-    H = torch.ones(len(i), 2, 2, dtype=G.dtype, device=G.device)
-    H[:, 0, 0], H[:, 1, 1] = curvature[i], curvature[j]
-    values, vectors = torch.linalg.eigh(H)
-    rhs = torch.stack([G[i, j], G[j, i]], dim=1)[:, :, None]
-    solved = vectors @ ((vectors.mT @ rhs) / values.clamp(min_curvature)[:, :, None])
-    E = torch.zeros_like(G)
-    E[i, j], E[j, i] = solved[:, 0, 0], solved[:, 1, 0]
-    return E
+    (``k_i = E[phi_i']``), its eigenvalues clipped below at ``min_curvature``.
+
+    The clipped inverse is written with the spectral projectors of each block,
+    ``P = (H - l' I) / (l - l')`` for an eigenvalue ``l`` and the other ``l'``
+    (``|l - l'| >= 2``): entry ``(i, j)`` of the ``(m, m)`` arrays below holds
+    the block of pair ``(i, j)`` with ``k_i`` first, so its first row acts on
+    ``(G_ij, G_ji)`` and gives ``E_ij``, and the transpose gives ``E_ji``.
+    """
+    k_i, k_j = curvature[:, None], curvature[None, :]
+    middle = 0.5 * (k_i + k_j)
+    radius = torch.sqrt(0.25 * (k_i - k_j).square() + 1.0)
+    upper, lower = middle + radius, middle - radius
+    inv_upper = 1.0 / upper.clamp(min=min_curvature)
+    inv_lower = 1.0 / lower.clamp(min=min_curvature)
+    first = ((k_i - lower) * inv_upper + (upper - k_i) * inv_lower) / (2 * radius)
+    cross = (inv_upper - inv_lower) / (2 * radius)
+    return (first * G + cross * G.T).fill_diagonal_(0.0)
 
 
 def refine_unmixing(

@@ -60,8 +60,8 @@ def _single_threaded(device, enabled=True):
     slower than one thread, and so are short element-wise passes (the figures
     are on the benchmarks page, "Solver: one thread for small batched work").
     """
-    if device.type != "cpu" or not enabled:
-        return contextlib.nullcontext()
+    if device.type != "cpu" or not enabled or torch.get_num_threads() == 1:
+        return contextlib.nullcontext()  # nested calls cost nothing
     return _threadpool_controller().limit(limits=1, user_api="openmp")
 
 

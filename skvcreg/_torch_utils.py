@@ -10,6 +10,8 @@ validation and :func:`resolve_device` turns one of them into a
 :class:`torch.device`, checking that torch can use it.
 """
 
+import functools
+import numbers
 import re
 
 import torch
@@ -104,6 +106,15 @@ def _check_cuda(device):
         )
 
 
+def _draw_seed(random_state):
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+# An integer's seed never changes, and seeding numpy's RandomState to draw it
+# costs about as much as the rest of a small fit's set-up.
+_seed_of_integer = functools.lru_cache(maxsize=256)(_draw_seed)
+
+
 def make_generator(random_state):
     """A :class:`torch.Generator` seeded from a scikit-learn ``random_state``.
 
@@ -112,7 +123,10 @@ def make_generator(random_state):
     generator lives on the CPU: random numbers are drawn there and moved, so a seed
     gives the same draws whatever device computes.
     """
-    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral):
+        seed = _seed_of_integer(int(random_state))
+    else:
+        seed = _draw_seed(random_state)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator

@@ -9,6 +9,7 @@ from skvcreg._ica_refine import (
     _buckets,
     _fit_scores,
     _knots,
+    _newton_step,
     _score_covariance,
     _scores,
     refine_unmixing,
@@ -55,6 +56,24 @@ def test_basis_moments_from_interval_sums_match_the_explicit_basis():
     slopes[:, :, 1:-1] = (basis[:, :, 1:-1] > 0).double()
     slopes[:, :, -1] = 0.0
     assert_allclose(target, slopes.mean(dim=1), atol=1e-14)
+
+
+def test_newton_step_solves_each_pair_block_with_clipped_eigenvalues():
+    # For each pair i < j: [[k_i, 1], [1, k_j]] (E_ij, E_ji) = (G_ij, G_ji),
+    # the block's eigenvalues clipped below, written out with numpy's eigh.
+    # Curvatures near zero and negative make some blocks indefinite.
+    rng = np.random.default_rng(0)
+    m, floor = 6, 0.05
+    G = rng.normal(size=(m, m))
+    curvature = np.array([2.0, 1.3, 0.9, 0.2, -0.5, 1.0])
+    expected = np.zeros((m, m))
+    for i in range(m):
+        for j in range(i + 1, m):
+            values, vectors = np.linalg.eigh([[curvature[i], 1.0], [1.0, curvature[j]]])
+            inverse = vectors @ np.diag(1 / np.maximum(values, floor)) @ vectors.T
+            expected[i, j], expected[j, i] = inverse @ [G[i, j], G[j, i]]
+    E = _newton_step(torch.as_tensor(G), torch.as_tensor(curvature), floor)
+    assert_allclose(E.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_piecewise_linear_scores_equal_the_basis_expansion():
