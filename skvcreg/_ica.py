@@ -28,7 +28,10 @@ __all__ = ["VCRegICA"]
 
 def _check_widths_and_bandwidths(widths, bandwidths):
     """Element checks that type constraints cannot express."""
-    if len(widths) == 0 or not all(isinstance(w, Integral) and w >= 1 for w in widths):
+    auto = isinstance(widths, str)  # "auto", checked by the constraints
+    if not auto and (
+        len(widths) == 0 or not all(isinstance(w, Integral) and w >= 1 for w in widths)
+    ):
         raise ValueError(
             f"projector_widths must be a non-empty tuple of positive integers, got "
             f"{widths!r}."
@@ -107,10 +110,14 @@ default="unit-variance"
         converges when no entry of its update exceeds ``min(tol, 0.1 /
         sqrt(n_samples))``, a tenth of the sampling error of an entry. ``0``
         runs ``max_iter`` sweeps and warns.
-    projector_widths : tuple of int, default=(32,)
+    projector_widths : tuple of int or "auto", default="auto"
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
         last width. Wider gives a finer kernel, so the kernel stage sees
-        subtler dependence.
+        subtler dependence, at a cost quadratic in ``L``. ``"auto"``: ``(16,)``
+        when the kernel sweeps only choose the basin the score refinement
+        starts in (``refine=True`` and at most 8 components), ``(32,)`` when
+        the contrast screens the refined components (more than 8) or is the
+        estimate (``refine=False``). The widths used are ``projector_widths_``.
     projector : {"relu", "fourier"}, default="relu"
         First layer of ``psi``: random ramps ``max(0, w t + b)`` or random Fourier
         features ``cos(w t + b)`` (Gaussian kernel).
@@ -158,6 +165,9 @@ default="unit-variance"
         Per-feature mean removed before unmixing (zeros when ``whiten=False``).
     whitening_ : ndarray of shape (n_components, n_features)
         Whitening matrix (the identity when ``whiten=False``).
+    projector_widths_ : tuple of int
+        The projector widths used (``projector_widths`` with ``"auto"``
+        resolved).
     n_iter_ : int
         Number of kernel sweeps run (0 when the refinement went first).
     n_refine_iter_ : int
@@ -217,7 +227,7 @@ default="unit-variance"
         "w_init": ["array-like", None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
-        "projector_widths": [tuple, list],
+        "projector_widths": [StrOptions({"auto"}), tuple, list],
         "projector": [StrOptions({"relu", "fourier"})],
         "bandwidths": [Interval(Real, 0.0, None, closed="neither"), tuple, list],
         "n_angles": [Interval(Integral, 3, None, closed="left")],
@@ -238,7 +248,7 @@ default="unit-variance"
         w_init=None,
         max_iter=20,
         tol=2e-3,
-        projector_widths=(32,),
+        projector_widths="auto",
         projector="relu",
         bandwidths=(0.5, 1.0, 2.0),
         n_angles=12,
@@ -334,7 +344,11 @@ default="unit-variance"
             w_init=w_init,
             max_iter=self.max_iter,
             tol=self.tol,
-            projector_widths=tuple(self.projector_widths),
+            projector_widths=(
+                self.projector_widths
+                if isinstance(self.projector_widths, str)
+                else tuple(self.projector_widths)
+            ),
             projector=self.projector,
             bandwidths=self.bandwidths,
             n_angles=self.n_angles,
@@ -345,6 +359,7 @@ default="unit-variance"
             callback=callback,
         )
         self._warn_convergence(info)
+        self.projector_widths_ = info["projector_widths"]
         self.n_iter_ = info["n_iter"]
         self.n_refine_iter_ = info["n_refine_iter"]
         self.converged_ = bool(info["converged"])

@@ -51,6 +51,13 @@ from .projectors import SeparableRandomProjector
 __all__ = ["KERNEL_FIRST", "MIN_REFINE_ROWS", "solve_ica"]
 
 KERNEL_FIRST = 8  # components up to which the kernel stage sweeps all pairs first
+# Projector widths of projector_widths="auto": narrow where the kernel sweeps
+# only choose the basin the refinement starts in (it polishes the same
+# solution from either: equal errors at two and eight components), wide where
+# the contrast screens refined components or is itself the estimate (there
+# the narrow projector's errors were larger).
+_BASIN_WIDTHS = (16,)
+_CONTRAST_WIDTHS = (32,)
 MIN_REFINE_ROWS = 50  # fewer rows cannot fit a score: the kernel stage alone
 _START_ROWS = 20_000  # rows of the first refinement stage (then 10x, ..., all)
 _SUBSET_TOL = 1.5  # a subset stage stops at steps of 1.5 / sqrt(its rows)
@@ -123,7 +130,7 @@ def solve_ica(
     w_init=None,
     max_iter=20,
     tol=2e-3,
-    projector_widths=(32,),
+    projector_widths="auto",
     projector="relu",
     bandwidths=(0.5, 1.0, 2.0),
     n_angles=12,
@@ -160,8 +167,10 @@ def solve_ica(
         Convergence of the kernel sweeps, in radians; the refinement converges
         when no entry of its update exceeds ``min(tol, 0.1 / sqrt(n))`` (a
         tenth of the sampling error of an entry).
-    projector_widths : tuple of int, default=(32,)
-        Widths of the random separable projector of the kernel contrast.
+    projector_widths : tuple of int or "auto", default="auto"
+        Widths of the random separable projector of the kernel contrast;
+        ``"auto"``: ``(16,)`` when the kernel sweeps go first and the refinement
+        follows (at most :data:`KERNEL_FIRST` components), ``(32,)`` otherwise.
     projector : {"relu", "fourier"}, default="relu"
         First layer of the projector.
     bandwidths : float or tuple of float, default=(0.5, 1.0, 2.0)
@@ -195,13 +204,19 @@ def solve_ica(
         ``converged`` (the kernel sweeps and every refinement on all rows),
         ``n_iter`` (kernel sweeps), ``n_refine_iter`` (refinement steps, all
         stages), ``loss_curve`` (summed pair contrasts of the kernel sweeps),
-        ``n_screened`` (pairs given a global search after a screen).
+        ``n_screened`` (pairs given a global search after a screen),
+        ``projector_widths`` (the widths used).
     """
     n = X.shape[0]
     m = whitening.shape[0]
     device = X.device
     K = whitening.to(device=device, dtype=torch.float64)
     mean = None if mean is None else mean.to(device=device, dtype=torch.float64)
+    refine = refine and n >= MIN_REFINE_ROWS
+    kernel_first = not refine or m <= KERNEL_FIRST
+    if isinstance(projector_widths, str):  # "auto"
+        basin_only = refine and kernel_first
+        projector_widths = _BASIN_WIDTHS if basin_only else _CONTRAST_WIDTHS
     proj = SeparableRandomProjector(
         tuple(projector_widths),
         kind=projector,
@@ -228,6 +243,7 @@ def solve_ica(
         "n_refine_iter": 0,
         "loss_curve": [],
         "n_screened": 0,
+        "projector_widths": tuple(projector_widths),
     }
 
     def report(stage):
@@ -270,8 +286,6 @@ def solve_ica(
                 return U
             size *= 10
 
-    refine = refine and n >= MIN_REFINE_ROWS
-    kernel_first = not refine or m <= KERNEL_FIRST
     U = None
     if w_init is not None:
         U = w_init.to(device=device, dtype=torch.float64) @ K
