@@ -235,14 +235,16 @@ def _newton_step(G, curvature, min_curvature):
     ``(G_ij, G_ji)`` and gives ``E_ij``, and the transpose gives ``E_ji``.
     """
     k_i, k_j = curvature[:, None], curvature[None, :]
+    half_gap = 0.5 * (k_i - k_j)
+    radius = torch.sqrt(half_gap * half_gap + 1.0)
     middle = 0.5 * (k_i + k_j)
-    radius = torch.sqrt(0.25 * (k_i - k_j).square() + 1.0)
-    upper, lower = middle + radius, middle - radius
-    inv_upper = 1.0 / upper.clamp(min=min_curvature)
-    inv_lower = 1.0 / lower.clamp(min=min_curvature)
-    first = ((k_i - lower) * inv_upper + (upper - k_i) * inv_lower) / (2 * radius)
-    cross = (inv_upper - inv_lower) / (2 * radius)
-    return (first * G + cross * G.T).fill_diagonal_(0.0)
+    inv_upper = (middle + radius).clamp_(min=min_curvature).reciprocal_()
+    inv_lower = (middle - radius).clamp_(min=min_curvature).reciprocal_()
+    # With l = middle +- radius and k_i - middle = half_gap, the first row of
+    # the clipped inverse is (first, cross).
+    cross = (inv_upper - inv_lower).div_(2 * radius)
+    first = (inv_upper + inv_lower).mul_(0.5).addcmul_(half_gap, cross)
+    return torch.addcmul(first * G, cross, G.T).fill_diagonal_(0.0)
 
 
 def refine_unmixing(
@@ -375,7 +377,7 @@ def refine_unmixing(
             damping *= 0.5
         previous = E
         E = (damping * E).clamp(-max_step, max_step)
-        largest = float(E.abs().max())
+        largest = min(damping * newton, max_step)  # damping is a power of 2
         sizes.append(largest)
         M = M - E @ M
         converged = largest < tol

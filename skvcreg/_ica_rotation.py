@@ -113,10 +113,10 @@ def round_robin(m):
 
 
 def _rotate(Y, theta):
-    """Rotate pairs ``Y (..., n, 2)`` by angles ``theta (...,)``."""
-    c, s = torch.cos(theta)[..., None], torch.sin(theta)[..., None]
-    y1, y2 = Y[..., 0], Y[..., 1]
-    return torch.stack((c * y1 + s * y2, c * y2 - s * y1), dim=-1)
+    """Rotate pairs ``Y (..., n, 2)`` by angles ``theta (...,)``: the new pair
+    is ``(c y_1 + s y_2, c y_2 - s y_1)``, one product with ``[[c, -s], [s, c]]``."""
+    c, s = torch.cos(theta), torch.sin(theta)
+    return Y @ torch.stack((c, -s, s, c), dim=-1).unflatten(-1, (2, 2))
 
 
 def _parabola_vertex(values, step, limit=None):

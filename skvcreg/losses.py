@@ -317,16 +317,17 @@ def normalized_cross_covariance_loss(
         _check_finite(F2, "F2")
     _check_nonnegative("regularization", regularization)
     mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
-    # Centred through the means rather than centred copies of the features.
-    C11 = (F1.mT @ F1 - n * mean1.mT @ mean1) / (n - 1)
-    C22 = (F2.mT @ F2 - n * mean2.mT @ mean2) / (n - 1)
-    C12 = (F1.mT @ F2 - n * mean1.mT @ mean2) / (n - 1)
-    eye = torch.eye(width, dtype=F1.dtype, device=F1.device)
+    # Centred through the means rather than centred copies of the features, and
+    # not divided by n - 1: the normalised cross-covariance does not change when
+    # every block does (the absolute floor of the ridge is scaled to match).
+    C11 = (F1.mT @ F1).sub_(mean1.mT @ mean1, alpha=n)
+    C22 = (F2.mT @ F2).sub_(mean2.mT @ mean2, alpha=n)
+    C12 = (F1.mT @ F2).sub_(mean1.mT @ mean2, alpha=n)
     factors = []
     for C in (C11, C22):
-        scale = C.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
-        ridge = C + (regularization * scale + 1e-12) * eye
-        factors.append(torch.linalg.cholesky_ex(ridge)[0])
+        diagonal = C.diagonal(dim1=-2, dim2=-1)
+        diagonal += regularization * diagonal.mean(-1, keepdim=True) + 1e-12 * (n - 1)
+        factors.append(torch.linalg.cholesky_ex(C)[0])
     M = torch.linalg.solve_triangular(factors[0], C12, upper=False)
     M = torch.linalg.solve_triangular(factors[1], M.mT, upper=False)
     return M.square().sum(dim=(-2, -1)) / width
