@@ -126,9 +126,11 @@ default="unit-variance"
         components, used in turn by the first layer's features. A first layer
         narrower than the number of bandwidths uses only the first ones (a
         width of 1 uses only the first bandwidth).
-    n_angles : int, default=12
+    n_angles : int or "auto", default="auto"
         Angles of the global grid searched for a pair; the grid is interpolated
-        by its trigonometric series.
+        by its trigonometric series. ``"auto"``: 8 with the score refinement
+        (the searches only choose the basins it starts in), 12 without (the
+        contrast's minimum is the estimate). The value used is ``n_angles_``.
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
@@ -168,6 +170,8 @@ default="unit-variance"
     projector_widths_ : tuple of int
         The projector widths used (``projector_widths`` with ``"auto"``
         resolved).
+    n_angles_ : int
+        The grid of angles used (``n_angles`` with ``"auto"`` resolved).
     n_iter_ : int
         Number of kernel sweeps run (0 when the refinement went first).
     n_refine_iter_ : int
@@ -230,7 +234,7 @@ default="unit-variance"
         "projector_widths": [StrOptions({"auto"}), tuple, list],
         "projector": [StrOptions({"relu", "fourier"})],
         "bandwidths": [Interval(Real, 0.0, None, closed="neither"), tuple, list],
-        "n_angles": [Interval(Integral, 3, None, closed="left")],
+        "n_angles": [Interval(Integral, 3, None, closed="left"), StrOptions({"auto"})],
         "regularization": [Interval(Real, 0.0, None, closed="neither")],
         "max_samples": [Interval(Integral, 2, None, closed="left"), None],
         "refine": ["boolean"],
@@ -251,7 +255,7 @@ default="unit-variance"
         projector_widths="auto",
         projector="relu",
         bandwidths=(0.5, 1.0, 2.0),
-        n_angles=12,
+        n_angles="auto",
         regularization=0.1,
         max_samples=1000,
         refine=True,
@@ -360,6 +364,7 @@ default="unit-variance"
         )
         self._warn_convergence(info)
         self.projector_widths_ = info["projector_widths"]
+        self.n_angles_ = info["n_angles"]
         self.n_iter_ = info["n_iter"]
         self.n_refine_iter_ = info["n_refine_iter"]
         self.converged_ = bool(info["converged"])

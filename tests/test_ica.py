@@ -220,22 +220,23 @@ def test_score_is_pairwise_independence_and_drives_grid_search(hard_mixture):
 
 
 @pytest.mark.parametrize(
-    ("m", "params", "widths"),
+    ("m", "params", "widths", "n_angles"),
     [
-        (2, {}, (16,)),  # the kernel sweeps only choose the refinement's basin
-        (2, {"refine": False}, (32,)),  # the contrast is the estimate
-        (10, {}, (32,)),  # the contrast screens the refined components
-        (2, {"projector_widths": [8, 4]}, (8, 4)),
+        (2, {}, (16,), 8),  # the kernel sweeps only choose the refinement's basin
+        (2, {"refine": False}, (32,), 12),  # the contrast is the estimate
+        (10, {}, (32,), 8),  # the contrast screens the refined components
+        (2, {"projector_widths": [8, 4], "n_angles": 5}, (8, 4), 5),
     ],
 )
-def test_auto_projector_widths(m, params, widths):
-    X, _, A = make_ica_mixture(m, 2000, random_state=0)
+def test_auto_projector_widths_and_angles(m, params, widths, n_angles):
+    X, _, _ = make_ica_mixture(m, 2000, random_state=0)
     ica = VCRegICA(random_state=0, **params).fit(X)
     assert ica.projector_widths_ == widths
-    # "auto" is the widths it resolves to, not a different fit.
-    if "projector_widths" not in params:
-        explicit = VCRegICA(random_state=0, projector_widths=widths, **params)
-        assert_allclose(explicit.fit(X).components_, ica.components_)
+    assert ica.n_angles_ == n_angles
+    # "auto" is the values it resolves to, not a different fit.
+    explicit = {**params, "projector_widths": widths, "n_angles": n_angles}
+    same = VCRegICA(random_state=0, **explicit).fit(X)
+    assert_allclose(same.components_, ica.components_)
 
 
 def test_pickle_and_pandas_output(hard_mixture):
