@@ -108,8 +108,9 @@ default="unit-variance"
         radians (or a sweep that no longer lowers the contrast), then a global
         check sweep that moves no pair out of its basin. The refinement
         converges when no entry of its update exceeds ``min(tol, 0.1 /
-        sqrt(n_samples))``, a tenth of the sampling error of an entry. ``0``
-        runs ``max_iter`` sweeps and warns.
+        sqrt(n_samples))``, or half that entry's own asymptotic standard error
+        (larger between nearly Gaussian components, whose likelihood is nearly
+        flat). ``0`` runs ``max_iter`` sweeps and warns.
     projector_widths : tuple of int or "auto", default="auto"
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
         last width. Wider gives a finer kernel, so the kernel stage sees
@@ -388,7 +389,8 @@ default="unit-variance"
             elif stage == "refine":
                 print(
                     f"[VCRegICA] refinement step {step}: largest update {value:.3g} "
-                    "(converged below tol)"
+                    "(converged when below tol, or each entry below half its "
+                    "sampling error)"
                 )
             else:
                 print(

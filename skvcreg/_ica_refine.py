@@ -247,6 +247,18 @@ def _newton_step(G, curvature, min_curvature):
     return torch.addcmul(first * G, cross, G.T).fill_diagonal_(0.0)
 
 
+def _sampling_error(curvature, n):
+    """Asymptotic standard error of each entry ``(i, j)`` of the estimate of
+    the unmixing (relative to the sources) from ``n`` rows:
+    ``sqrt(k_j / ((k_i k_j - 1) n))`` with ``k = E[phi']`` (the Cramér-Rao
+    bound when the scores are the true ones), infinite where ``k_i k_j <= 1``
+    (the pair is not identifiable from its likelihood, as two Gaussians)."""
+    k = curvature.clamp(min=0.0)
+    det = k[:, None] * k[None, :] - 1.0
+    variance = k[None, :] / (det.clamp(min=1e-300) * n)
+    return torch.where(det > 0, variance.sqrt(), math.inf)
+
+
 def refine_unmixing(
     X,
     M=None,
@@ -260,6 +272,7 @@ def refine_unmixing(
     fit_data=None,
     min_curvature=1e-2,
     max_step=0.2,
+    sampling_tol=None,
     generator=None,
     callback=None,
 ):
@@ -297,6 +310,13 @@ def refine_unmixing(
         Maximum number of steps.
     tol : float, default=1e-3
         Converged when the largest entry of a step is below ``tol``.
+    sampling_tol : float, default=None
+        Also converged when every entry ``(i, j)`` of a step is below
+        ``sampling_tol`` times its asymptotic standard error
+        ``sqrt(k_j / ((k_i k_j - 1) n))`` (``k = E[phi']``; infinite when
+        ``k_i k_j <= 1``): steps that small only follow the sampling noise of
+        the scores, as they do between nearly Gaussian components, whose
+        likelihood is nearly flat. ``None``: ``tol`` alone.
     n_knots : int, default=None
         Ramps of each score; ``None``: ``20 sqrt(r / 1000)`` rounded, between 20
         and 40, with ``r`` the rows of the score fit, so the scores get finer as
@@ -380,7 +400,11 @@ def refine_unmixing(
         largest = min(damping * newton, max_step)  # damping is a power of 2
         sizes.append(largest)
         M = M - E @ M
-        converged = largest < tol
+        if sampling_tol is None:
+            converged = largest < tol
+        else:
+            bound = (sampling_tol * _sampling_error(curvature, n)).clamp(min=tol)
+            converged = bool((E.abs() < bound).all())
         if placed == 1 and largest < _REPLACE and not converged:
             knots, previous, damping = None, None, 1.0
         if callback is not None:

@@ -76,6 +76,11 @@ _SCREEN_ROUNDS = 2  # screen, rotate and refine at most this many times
 # A pair the screen rotates by less stays in its basin: the refinement would
 # only undo the move (a spurious solution of likelihood lies a large angle away).
 _SCREEN_ANGLE = 0.1
+# The refinement on all rows also stops once each entry of a step is below
+# half its own sampling error: between nearly Gaussian components (most of a
+# recording's background) the steps only follow the scores' noise, and went on
+# to max_iter without lowering the error.
+_SAMPLING_TOL = 0.5
 
 
 def _rows(n, size, generator, device):
@@ -289,6 +294,7 @@ def solve_ica(
                 U,
                 center=mean,
                 tol=refine_tol if last else _SUBSET_TOL / math.sqrt(size),
+                sampling_tol=_SAMPLING_TOL if last else None,
                 fit_data=fit_data,
                 generator=generator,
                 callback=report("refine"),

@@ -10,6 +10,7 @@ from skvcreg._ica_refine import (
     _fit_scores,
     _knots,
     _newton_step,
+    _sampling_error,
     _score_covariance,
     _scores,
     refine_unmixing,
@@ -74,6 +75,44 @@ def test_newton_step_solves_each_pair_block_with_clipped_eigenvalues():
             expected[i, j], expected[j, i] = inverse @ [G[i, j], G[j, i]]
     E = _newton_step(torch.as_tensor(G), torch.as_tensor(curvature), floor)
     assert_allclose(E.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_sampling_error_is_the_cramer_rao_standard_error_of_each_entry():
+    # sqrt(k_j / ((k_i k_j - 1) n)) written out; pairs with k_i k_j <= 1
+    # (two Gaussians, or a curvature estimated below one) are not identifiable.
+    curvature = np.array([3.0, 1.5, 1.05, 1.0, 0.4])
+    n = 5000
+    expected = np.full((5, 5), np.inf)
+    for i in range(5):
+        for j in range(5):
+            det = curvature[i] * curvature[j] - 1
+            if det > 0:
+                expected[i, j] = np.sqrt(curvature[j] / (det * n))
+    got = _sampling_error(torch.as_tensor(curvature), n).numpy()
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+def _laplace_error(M, K, A, columns):
+    """Summed off-diagonal share of the rows of ``M K A`` that pick the sources
+    in ``columns``."""
+    P = np.abs(M.numpy() @ K @ A)
+    P /= P.max(axis=1, keepdims=True)
+    return sum(P[np.argmax(P[:, c])].sum() - 1 for c in columns)
+
+
+def test_steps_between_gaussian_components_stop_at_their_sampling_error():
+    # Any rotation of the three Gaussian sources solves the equations: their
+    # steps follow the scores' noise and stay above a tight tol, while each is
+    # far below its (infinite) sampling error. With the sampling rule the
+    # refinement stops, having separated the two Laplace sources as well.
+    X, _, A = make_ica_mixture(["laplace"] * 2 + ["gaussian"] * 3, 20000, random_state=0)
+    Z, K = _white(X)
+    tight, info = refine_unmixing(Z.float(), tol=7e-4, max_iter=20)
+    assert not info["converged"]
+    M, info = refine_unmixing(Z.float(), tol=7e-4, sampling_tol=0.5, max_iter=20)
+    assert info["converged"] and info["n_iter"] <= 10
+    errors = [_laplace_error(W, K, A, (0, 1)) for W in (tight, M)]
+    assert errors[1] < 1.1 * errors[0]
 
 
 def test_piecewise_linear_scores_equal_the_basis_expansion():
