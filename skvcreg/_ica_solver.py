@@ -81,6 +81,10 @@ _SCREEN_ANGLE = 0.1
 # recording's background) the steps only follow the scores' noise, and went on
 # to max_iter without lowering the error.
 _SAMPLING_TOL = 0.5
+# Iterations of the FastICA start: it only has to land in the sources' basin,
+# the refinement goes on from there; run to FastICA's own tolerance it was most
+# of a fit beyond eight components.
+_START_ITER = 25
 
 
 def _rows(n, size, generator, device):
@@ -103,6 +107,7 @@ def _fastica_start(white, generator):
         _, W, _ = fastica(
             white.cpu().numpy().astype(np.float64),
             whiten=False,
+            max_iter=_START_ITER,
             random_state=seed,
             compute_sources=False,
         )
