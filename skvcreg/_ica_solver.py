@@ -184,8 +184,9 @@ def solve_ica(
         Maximum number of kernel sweeps over all pairs.
     tol : float, default=2e-3
         Convergence of the kernel sweeps, in radians; the refinement converges
-        when no entry of its update exceeds ``min(tol, 0.1 / sqrt(n))`` (a
-        tenth of the sampling error of an entry).
+        when no entry of its update exceeds ``min(tol, 0.1 / sqrt(n))``, or
+        each entry is below half its own asymptotic standard error (see
+        ``sampling_tol`` of ``refine_unmixing``).
     projector_widths : tuple of int or "auto", default="auto"
         Widths of the random separable projector of the kernel contrast;
         ``"auto"``: ``(16,)`` when the kernel sweeps go first and the refinement
