@@ -105,7 +105,8 @@ def test_steps_between_gaussian_components_stop_at_their_sampling_error():
     # steps follow the scores' noise and stay above a tight tol, while each is
     # far below its (infinite) sampling error. With the sampling rule the
     # refinement stops, having separated the two Laplace sources as well.
-    X, _, A = make_ica_mixture(["laplace"] * 2 + ["gaussian"] * 3, 20000, random_state=0)
+    densities = ["laplace"] * 2 + ["gaussian"] * 3
+    X, _, A = make_ica_mixture(densities, 20000, random_state=0)
     Z, K = _white(X)
     tight, info = refine_unmixing(Z.float(), tol=7e-4, max_iter=20)
     assert not info["converged"]
