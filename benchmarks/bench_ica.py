@@ -54,6 +54,7 @@ closing notes come from::
 """
 
 import argparse
+import functools
 import multiprocessing
 import os
 import platform
@@ -71,6 +72,7 @@ from sklearn.utils import check_random_state
 
 import skvcreg
 from skvcreg import VCRegICA
+from skvcreg._torch_utils import resolve_device
 from skvcreg.datasets import _pdf, fisher_information, make_ica_mixture
 from skvcreg.metrics import amari_distance
 
@@ -85,12 +87,13 @@ from _recording import make_recording  # noqa: E402
 BACH_JORDAN = "abcdefghijklmnopqr"
 
 
-def _fit_vcreg(X, seed):
-    return VCRegICA(random_state=seed).fit(X).components_
+def _fit_vcreg(X, seed, device="auto"):
+    return VCRegICA(device=device, random_state=seed).fit(X).components_
 
 
-def _fit_vcreg_unrefined(X, seed):
-    return VCRegICA(refine=False, random_state=seed).fit(X).components_
+def _fit_vcreg_unrefined(X, seed, device="auto"):
+    ica = VCRegICA(refine=False, device=device, random_state=seed)
+    return ica.fit(X).components_
 
 
 def _fit_fastica(X, seed):
@@ -107,10 +110,11 @@ def _fit_picard_ortho(X, seed):
     return W @ K
 
 
-def _methods(ablation=False):
-    methods = {"VCRegICA": _fit_vcreg}
+def _methods(ablation=False, device="auto"):
+    """The methods by name; VCRegICA's on ``device`` (the peers on the CPU)."""
+    methods = {"VCRegICA": functools.partial(_fit_vcreg, device=device)}
     if ablation:
-        methods["no-refine"] = _fit_vcreg_unrefined
+        methods["no-refine"] = functools.partial(_fit_vcreg_unrefined, device=device)
     methods["FastICA"] = _fit_fastica
     if picard is not None:
         methods["Picard"] = _fit_picard
@@ -194,12 +198,12 @@ def _timed_fit(fit, X, seed):
     return W, time.perf_counter() - start
 
 
-def _child(method, path, seed, queue):
+def _child(method, path, seed, device, queue):
     """Fit in a fresh process: the unmixing, the time, and the peak resident
     memory (bytes) with the resident memory once the data were loaded."""
     X = np.load(path)
     before = _status_bytes("VmRSS")
-    W, elapsed = _timed_fit(_methods(True)[method], X, seed)
+    W, elapsed = _timed_fit(_methods(True, device)[method], X, seed)
     queue.put((W, elapsed, _status_bytes("VmHWM"), before))
 
 
@@ -214,13 +218,13 @@ def _status_bytes(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _fit_in_process(name, X, seed):
+def _fit_in_process(name, X, seed, device):
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "X.npy")
         np.save(path, X)
         queue = context.Queue()
-        process = context.Process(target=_child, args=(name, path, seed, queue))
+        process = context.Process(target=_child, args=(name, path, seed, device, queue))
         process.start()
         W, elapsed, peak, before = queue.get()
         process.join()
@@ -232,7 +236,15 @@ def _fit_in_process(name, X, seed):
 
 
 def _run_setting(
-    densities, n_samples, n_reps, seed0, methods, dtype, memory, oracle=False
+    densities,
+    n_samples,
+    n_reps,
+    seed0,
+    methods,
+    dtype,
+    memory,
+    oracle=False,
+    device="auto",
 ):
     """Amari x100 and fit times of each method over replicates of one setting,
     and the Cramér-Rao bound of each replicate (under ``"CR bound"``; the true
@@ -258,7 +270,7 @@ def _run_setting(
         line = []
         for name, fit in methods.items():
             if memory:
-                W, elapsed = _fit_in_process(name, X, seed)
+                W, elapsed = _fit_in_process(name, X, seed, device)
             else:
                 W, elapsed = _timed_fit(fit, X, seed)
             times[name].append(elapsed)
@@ -277,6 +289,9 @@ def _print_header(args):
         f"picard {'absent' if picard is None else 'present'}"
     )
     print(f"# {platform.processor() or platform.machine()}, {platform.system()}")
+    device = resolve_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"# VCRegICA's solver on {device} ({name}); FastICA and Picard on the CPU")
     print(f"# {vars(args)}")
 
 
@@ -370,6 +385,11 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--device",
+        default="auto",
+        help="VCRegICA's device: auto (a GPU when torch sees one), cpu, cuda",
+    )
+    parser.add_argument(
         "--oracle",
         action="store_true",
         help="also report maximum likelihood with the true scores (oracle ML)",
@@ -382,7 +402,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # FastICA's convergence warnings on hard cases
     _print_header(args)
-    methods = _methods(args.ablation)
+    methods = _methods(args.ablation, args.device)
     chosen = (args.methods or "VCRegICA,no-refine,FastICA,Picard").split(",")
     methods = {k: v for k, v in methods.items() if k in chosen}
     names = list(methods)
@@ -408,6 +428,7 @@ def main(argv=None):
             np.dtype(args.dtype),
             args.memory,
             args.oracle,
+            args.device,
         )
         per_setting[label], times[label] = errors, t
         print(f"{label:<10}" + "".join(f"{np.mean(errors[n]):12.2f}" for n in columns))

@@ -281,6 +281,20 @@ def test_cuda_fit_transforms_on_cpu(hard_mixture):
     assert isinstance(restored.transform(X), np.ndarray)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_beyond_eight_components_matches_the_cpu():  # pragma: no cover
+    # The FastICA start, the chunked refinement and the screen on the GPU: the
+    # same accuracy as on the CPU (float32 products reduce in another order,
+    # so not the same digits).
+    densities = list("abdfhklnoprabdkl")
+    X, _, A = make_ica_mixture(densities, 20000, random_state=0)
+    gpu = VCRegICA(device="cuda", random_state=0).fit(X)
+    cpu = VCRegICA(device="cpu", random_state=0).fit(X)
+    floor = cramer_rao_amari(densities, 20000)
+    assert gpu.converged_ and amari_distance(gpu.components_, A) < 1.3 * floor
+    assert amari_distance(gpu.components_, cpu.mixing_) < 0.2 * floor
+
+
 def test_refinement_converges_near_the_floor_with_sixteen_sources():
     # m = 16, n = 2x10^4: the refinement starts from the white data, converges
     # (converged_ is true) and lands within 1.3x the Cramer-Rao floor; the
