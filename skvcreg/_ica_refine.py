@@ -35,6 +35,10 @@ _CHUNK_ROWS = 32_768  # rows per chunk of the O(n m^2) passes
 _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
 _COLLAPSE = 0.5  # correlation of two components that undoes the last step
 _REPLACE = 0.05  # step size below which the knots are placed again, once
+# Each source's ridge in its second score fit: the base ridge times
+# _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
+_RIDGE_GAIN = 0.1
+_RIDGE_RANGE = (0.1, 3.0)
 
 
 def _knots(Y, n_knots):
@@ -141,20 +145,42 @@ def _fit_scores(sums, knots, ridge):
     The score-matching risk ``E[f^2] - 2 E[f']`` is minimised over the span of
     the basis, with a ridge on the ramps' coefficients relative to their mean
     diagonal: it shrinks each score towards the linear score of a Gaussian, not
-    towards zero.
+    towards zero. The fit is made twice: with ``ridge``, then with each
+    column's own ridge from the curvature of the first (:func:`_source_ridge`).
     """
     gram, target = _basis_moments(sums, knots)
     ramps = gram.diagonal(dim1=-2, dim2=-1)[:, 1:-1]
+    scale = ramps.mean(dim=-1)
     # The floor keeps a ramp above every row (a zero column) solvable.
-    ramps += (ridge * ramps.mean(dim=-1) + 1e-9 * gram[:, 0, 0])[:, None]
-    # Symmetric positive definite: a Cholesky solve.
-    factor = torch.linalg.cholesky_ex(gram)[0]
-    coef = torch.cholesky_solve(target[..., None], factor)[..., 0]
+    floor = 1e-9 * gram[:, 0, 0]
+
+    def solve(column_ridge):
+        ridged = gram.clone()
+        ridged.diagonal(dim1=-2, dim2=-1)[:, 1:-1] += (column_ridge * scale + floor)[
+            :, None
+        ]
+        # Symmetric positive definite: a Cholesky solve.
+        factor = torch.linalg.cholesky_ex(ridged)[0]
+        return torch.cholesky_solve(target[..., None], factor)[..., 0]
+
+    coef = solve(ridge)
+    coef = solve(_source_ridge(ridge, (target * coef).sum(dim=1)))
     ramp = torch.nn.functional.pad(coef[:, 1:-1], (1, 0))  # no ramp below k_1
     slopes = coef[:, :1] + ramp.cumsum(1)
     knot = torch.nn.functional.pad(knots, (1, 0))
     intercepts = coef[:, -1:] - (ramp * knot).cumsum(1)
     return slopes, intercepts, (target * coef).sum(dim=1)
+
+
+def _source_ridge(ridge, curvature):
+    """The ridge of each source's score fit from the curvature ``E[phi']`` of
+    a first fit: far from a Gaussian (``E[phi'] >> 1``) the score has detail
+    (narrow modes, sharp edges) that a strong ridge smooths away, while near
+    one the estimate is most sensitive to the score's noise, which the ridge
+    damps."""
+    low, high = _RIDGE_RANGE
+    excess = (curvature - 1.0).clamp(min=1e-12)
+    return (ridge * _RIDGE_GAIN / excess).clamp(ridge * low, ridge * high)
 
 
 def _scores(Y, knots, slopes, intercepts, index=None):
@@ -323,7 +349,10 @@ def refine_unmixing(
         the rows allow.
     ridge : float, default=None
         Ridge on the ramps' coefficients of the score fit, relative to their
-        mean diagonal; ``None``: ``10 / r``.
+        mean diagonal; ``None``: ``10 / r``. Each source's score is fitted
+        again with this ridge times ``0.1 / (E[phi'] - 1)`` from the first fit,
+        within 0.1 and 3 times it: less smoothing for a score with detail far
+        from a Gaussian's, more near one.
     fit_rows : int, default=20_000
         Rows (a random subset) on which the scores are fitted; the estimating
         equations always use every row. ``None`` fits on all rows.
