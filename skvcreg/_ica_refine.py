@@ -429,9 +429,8 @@ def refine_unmixing(
         largest = min(damping * newton, max_step)  # damping is a power of 2
         sizes.append(largest)
         M = M - E @ M
-        if sampling_tol is None:
-            converged = largest < tol
-        else:
+        converged = largest < tol
+        if not converged and sampling_tol is not None:  # each bound is >= tol
             bound = (sampling_tol * _sampling_error(curvature, n)).clamp(min=tol)
             converged = bool((E.abs() < bound).all())
         if placed == 1 and largest < _REPLACE and not converged:
