@@ -1,6 +1,6 @@
 """Benchmark of VCRegEmbedder against raw features, PCA and other baselines.
 
-Protocol (DESIGN.md section 4), for every seed: a stratified 75/25 split; the
+Protocol, for every seed: a stratified 75/25 split; the
 representation is fitted without labels on all training rows; a ``StandardScaler +
 LogisticRegression`` probe is fitted on 100%, 10% or 5% of the training rows (a
 stratified subset drawn with the same seed) and scored on the whole test split.
@@ -66,7 +66,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skvcreg._embedder import VCRegEmbedder
+from skvcreg._embedder._estimator import VCRegEmbedder
 
 FRACTIONS = (1.0, 0.1, 0.05)
 

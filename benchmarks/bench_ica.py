@@ -1,6 +1,6 @@
 """VCRegICA against FastICA and Picard on the same mixtures, in one process.
 
-Protocols (DESIGN.md §4):
+Protocols:
 
 - ``bach-jordan``: each of Bach & Jordan's 18 densities, two sources of that
   density, N=1000 samples, mixing ``A = U diag(1, c) V^T`` (Haar U, V, c ~ U(1, 2)),

@@ -1,6 +1,13 @@
 """The package's one thread limiter: one BLAS and one OpenMP thread for small
 work on the CPU (torch's CPU operators run on OpenMP, so this limits them too).
 
+Each caller decides what "small" is for its own work (rows x components for
+VCRegICA's solver, batch x layer width for the embedder) and passes
+``enabled``; ``blas=False`` limits only OpenMP, for work that is all torch
+(torch parallelises batched Cholesky and triangular solves over the batch with
+OpenMP on top of a threaded LAPACK, a nesting far slower than one thread on a
+busy machine).
+
 Small products and short element-wise passes (the metrics' products, the
 embedder's batches of a few hundred rows through layers of a few hundred units)
 gain nothing from a second thread on an idle machine and lose several-fold when
@@ -8,8 +15,10 @@ other processes hold the cores (figures in ``docs/benchmarks.rst``).
 """
 
 import contextlib
+import functools
 import threading
 
+import torch
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["single_threaded"]
@@ -32,13 +41,26 @@ def _one_thread():
         limiter.restore_original_limits()
 
 
-def single_threaded(device=None, *, enabled=True):
+@functools.cache
+def _openmp_controller():
+    # torch's OpenMP runtime is loaded with torch, so a cached controller sees
+    # it; a fresh one costs 1-2 ms, much of a small fit's step.
+    return ThreadpoolController()
+
+
+def single_threaded(device=None, *, enabled=True, blas=True):
     """Context manager: one BLAS and one OpenMP thread, on the CPU only.
 
     Nothing is limited for a torch device other than the CPU, or when
     ``enabled`` is false. From a thread other than the main one only OpenMP
-    (torch's CPU operators) is limited, for that thread.
+    (torch's CPU operators) is limited, for that thread. With ``blas=False``
+    only OpenMP is limited, and a call inside another (torch already on one
+    thread) costs nothing.
     """
     if not enabled or (device is not None and device.type != "cpu"):
         return contextlib.nullcontext()
+    if not blas:
+        if torch.get_num_threads() == 1:
+            return contextlib.nullcontext()
+        return _openmp_controller().limit(limits=1, user_api="openmp")
     return _one_thread()

@@ -1,9 +1,10 @@
 """Source generators and linear mixtures for blind source separation.
 
 The eighteen densities ``"a"`` to ``"r"`` are those of Bach & Jordan (2002), used by
-the ICA literature as a benchmark (DESIGN.md §4). Every source is returned with zero
-mean and unit variance, using the density's exact moments (not the sample's), so the
-samples are independent draws and the mixing alone sets the scale.
+the ICA literature as a benchmark (see the user guide, "ICA"). Every source is
+returned with zero mean and unit variance, using the density's exact moments (not
+the sample's), so the samples are independent draws and the mixing alone sets the
+scale.
 """
 
 import functools
@@ -273,7 +274,7 @@ def make_ica_mixture(
         means as many as sources (a square mixing).
     mixing : {"bach-jordan", "normal", "orthogonal"}, default="bach-jordan"
         ``"bach-jordan"`` is ``A = U diag(1, c_2, ..., c_m) V^T`` with Haar random
-        ``U``, ``V`` and ``c_i ~ U(1, 2)`` (DESIGN.md §4); ``"normal"`` has
+        ``U``, ``V`` and ``c_i ~ U(1, 2)`` (Bach & Jordan 2002); ``"normal"`` has
         standard normal entries; ``"orthogonal"`` is a Haar random orthonormal
         matrix (columns orthonormal when ``n_features > n_sources``).
     random_state : int, RandomState instance or None, default=None

@@ -8,7 +8,7 @@ batch, ``D`` features) and returns one value per leading index: an input of shap
 needs nothing special. Nothing here keeps state, moves tensors between devices or
 touches a random number generator.
 
-Conventions (see ``DESIGN.md`` section 2):
+Conventions (see the user guide, "VCReg and the projector lemma"):
 
 - ``C(Z)`` is the covariance of the columns of ``Z`` normalised by ``n - 1``;
 - the variance term is a hinge on the *standard deviation*
@@ -209,8 +209,8 @@ def cross_covariance_loss(
     For the output of a separable projector, ``Z = [psi(y_1), ..., psi(y_m)]`` made of
     ``n_blocks = m`` blocks of ``L`` columns, the ``(i, j)`` block of ``C(Z)`` has a
     squared Frobenius norm equal to the biased HSIC of ``y_i`` and ``y_j`` with the
-    kernel ``k(a, b) = psi(a)^T psi(b)`` (``DESIGN.md`` section 2). This function
-    returns
+    kernel ``k(a, b) = psi(a)^T psi(b)`` (user guide, "VCReg and the projector
+    lemma"). This function returns
 
     ``(1/D) * sum_{i != j} ||C(Z)_{block i, block j}||_F^2``, ``D = n_blocks * L``,
 

@@ -1,4 +1,4 @@
-"""Tests for skvcreg._embedder (VCRegEmbedder) and its solver."""
+"""Tests for skvcreg._embedder._estimator (VCRegEmbedder) and its solver."""
 
 import pickle
 import re
@@ -21,10 +21,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvcreg import _embedder, _embedder_dask, losses
-from skvcreg._embedder import VCRegEmbedder
-from skvcreg._embedder_loss import make_training_loss
-from skvcreg._embedder_solver import _batches, _BlockPlateau, fit_embedder
+from skvcreg import losses
+from skvcreg._embedder import _dask as _embedder_dask
+from skvcreg._embedder import _estimator as _embedder
+from skvcreg._embedder._estimator import VCRegEmbedder
+from skvcreg._embedder._loss import make_training_loss
+from skvcreg._embedder._solver import _batches, _BlockPlateau, fit_embedder
 from skvcreg.augmentations import TabularAugmentation
 from skvcreg.projectors import SeparableRandomProjector
 from skvcreg.projectors._mlp import make_mlp_projector

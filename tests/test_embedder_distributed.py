@@ -24,8 +24,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_wine
 
 from skvcreg import VCRegEmbedder
-from skvcreg._embedder_loss import make_training_loss
-from skvcreg._embedder_solver import ProcessGroup, _OneProcess, _Training
+from skvcreg._embedder._loss import make_training_loss
+from skvcreg._embedder._solver import ProcessGroup, _OneProcess, _Training
 from skvcreg.augmentations import TabularAugmentation
 from skvcreg.projectors._mlp import make_mlp_projector
 

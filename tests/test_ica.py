@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvcreg import VCRegICA
-from skvcreg._ica_refine import refine_unmixing
+from skvcreg._ica._refine import refine_unmixing
 from skvcreg.datasets import make_ica_mixture
 from skvcreg.metrics import amari_distance, pairwise_independence_score
 
@@ -365,7 +365,7 @@ def test_float32_large_n_keeps_a_weak_channel():
 
 def test_float32_ten_million_rows_has_full_rank():
     # Before: from about 8.4x10^6 float32 rows every fit failed with "rank 0".
-    from skvcreg._whitening import fit_whitening
+    from skvcreg._ica._whitening import fit_whitening
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10_000_000, 2), dtype=np.float32)
@@ -447,7 +447,7 @@ def test_fastica_start_recovers_a_rotation_of_white_sources():
     rows, seeded from the solver's generator (same seed, same start)."""
     from scipy.stats import special_ortho_group
 
-    from skvcreg._ica_solver import _fastica_start
+    from skvcreg._ica._solver import _fastica_start
 
     rng = np.random.default_rng(0)
     S = rng.laplace(size=(20_000, 10)) / np.sqrt(2.0)

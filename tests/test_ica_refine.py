@@ -3,7 +3,7 @@ import torch
 from _ica_reference import cramer_rao_amari
 from numpy.testing import assert_allclose
 
-from skvcreg._ica_refine import (
+from skvcreg._ica._refine import (
     _basis_moments,
     _bucket_sums,
     _buckets,
@@ -180,7 +180,7 @@ def test_score_covariance_in_chunks_equals_one_product(monkeypatch):
     )
     phi = _scores(Y, knots, slopes, intercepts)
     direct = phi @ Y.T / 1000
-    monkeypatch.setattr("skvcreg._ica_refine._CHUNK_ROWS", 97)
+    monkeypatch.setattr("skvcreg._ica._refine._CHUNK_ROWS", 97)
     G = _score_covariance(Z, None, M, knots, slopes, intercepts)
     assert_allclose(G, direct.double(), rtol=1e-5, atol=1e-6)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from skvcreg._ica_rotation import (
+from skvcreg._ica._rotation import (
     all_pair_contrasts,
     dependent_pairs,
     pair_contrast,

@@ -1,4 +1,4 @@
-"""The frozen random *separable* projector of the projector lemma (DESIGN.md §2).
+"""The frozen random *separable* projector of the projector lemma (user guide, "VCReg").
 
 The same random map ``psi: R -> R^L`` is applied to every input column, so the
 output covariance's off-diagonal blocks are HSIC statistics between the inputs with

@@ -14,7 +14,7 @@ called with ``check_finite=False``.
 import torch
 from torch import Tensor
 
-from . import losses
+from .. import losses
 
 __all__ = ["LOSS_NAMES", "make_training_loss"]
 

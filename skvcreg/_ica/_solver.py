@@ -1,12 +1,12 @@
 """Solver layer of VCRegICA: one entry point, :func:`solve_ica`, over two stages.
 
-- The *kernel stage* (:mod:`._ica_rotation`) rotates pairs of white components to
+- The *kernel stage* (:mod:`._rotation`) rotates pairs of white components to
   the minimum of a kernel independence contrast (a normalised HSIC, the VCReg
   covariance term of a frozen random separable projector). It sees every kind of
   dependence, so it finds the basin of the sources where likelihood methods have
   spurious solutions (Bach & Jordan's densities (g), (j), (q)), but its cost
   grows as ``m^2`` pairs times ``L^2`` features.
-- The *score refinement* (:mod:`._ica_refine`) solves the efficient estimating
+- The *score refinement* (:mod:`._refine`) solves the efficient estimating
   equations with estimated scores: semiparametric maximum likelihood, which
   reaches the Cramér-Rao floor from a start in the right basin, at a cost linear
   in the rows and ``m^2`` per row.
@@ -37,8 +37,9 @@ import torch
 from sklearn.decomposition import fastica
 from sklearn.exceptions import ConvergenceWarning
 
-from ._ica_refine import centred_rows, refine_unmixing
-from ._ica_rotation import (
+from ..projectors import SeparableRandomProjector
+from ._refine import centred_rows, refine_unmixing
+from ._rotation import (
     _SMALL_PROBLEM,
     _single_threaded,
     all_pair_contrasts,
@@ -46,7 +47,6 @@ from ._ica_rotation import (
     rotate_pairs,
     solve_rotation,
 )
-from .projectors import SeparableRandomProjector
 
 __all__ = ["KERNEL_FIRST", "MIN_REFINE_ROWS", "solve_ica"]
 

@@ -17,11 +17,11 @@ from sklearn.utils import check_array, metadata_routing
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._dask_data import DaskRows, check_dask_array, is_dask_array, lazy_affine
-from ._ica_solver import solve_ica
-from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
+from .._dask_data import DaskRows, check_dask_array, is_dask_array, lazy_affine
+from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
+from ..metrics import pairwise_independence_score
+from ._solver import solve_ica
 from ._whitening import fit_whitening, source_std
-from .metrics import pairwise_independence_score
 
 __all__ = ["VCRegICA"]
 

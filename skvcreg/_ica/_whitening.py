@@ -15,7 +15,7 @@ deviation only to the square root of that.
 import numpy as np
 from scipy import linalg
 
-from ._dask_data import finite_moments, is_dask_array
+from .._dask_data import finite_moments, is_dask_array
 
 __all__ = ["fit_whitening", "source_std"]
 

@@ -17,20 +17,20 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._dask_data import is_dask_array
-from ._embedder_dask import (
+from .._dask_data import is_dask_array
+from .._threads import single_threaded
+from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
+from ..augmentations import TabularAugmentation
+from ..projectors._mlp import make_mlp_projector
+from ..projectors._separable import SeparableRandomProjector
+from ._dask import (
     check_dask_array,
     row_ranges,
     scaled_column_moments,
     transform_lazily,
 )
-from ._embedder_loss import LOSS_NAMES, make_training_loss
-from ._embedder_solver import fit_embedder, process_group
-from ._threads import single_threaded
-from ._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
-from .augmentations import TabularAugmentation
-from .projectors._mlp import make_mlp_projector
-from .projectors._separable import SeparableRandomProjector
+from ._loss import LOSS_NAMES, make_training_loss
+from ._solver import fit_embedder, process_group
 
 __all__ = ["VCRegEmbedder"]
 

@@ -22,14 +22,12 @@ This module only optimises and reports: ``(W, info)`` with ``converged``,
 ``n_iter`` and ``loss_curve``. Warnings and numpy conversion belong to the estimator.
 """
 
-import contextlib
-import functools
 import math
 
 import torch
-from threadpoolctl import ThreadpoolController
 
-from .losses import normalized_cross_covariance_loss
+from .._threads import single_threaded
+from ..losses import normalized_cross_covariance_loss
 
 __all__ = [
     "all_pair_contrasts",
@@ -47,22 +45,10 @@ _SMALL_PROBLEM = 100_000  # rows x components below which one thread is used
 _PAIR_BATCH = 8  # pairs whose angles a screen searches at once
 
 
-@functools.cache
-def _threadpool_controller():
-    return ThreadpoolController()
-
-
 def _single_threaded(device, enabled=True):
-    """One OpenMP thread for small batched work on the CPU.
-
-    torch parallelises batched Cholesky and triangular solves over the batch with
-    OpenMP on top of a threaded LAPACK; on a busy machine that nesting is far
-    slower than one thread, and so are short element-wise passes (the figures
-    are on the benchmarks page, "Solver: one thread for small batched work").
-    """
-    if device.type != "cpu" or not enabled or torch.get_num_threads() == 1:
-        return contextlib.nullcontext()  # nested calls cost nothing
-    return _threadpool_controller().limit(limits=1, user_api="openmp")
+    """One OpenMP thread for small batched work on the CPU (the package's
+    limiter, :func:`skvcreg._threads.single_threaded`, OpenMP only)."""
+    return single_threaded(device, enabled=enabled, blas=False)
 
 
 def pair_contrast(Y, projector, *, regularization=0.1):

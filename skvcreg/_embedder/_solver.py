@@ -3,7 +3,7 @@
 Mini-batch AdamW on a training loss of an encoder followed by a projector. The data
 come chunk by chunk (one chunk for an in-memory array, one per block of a dask
 array), and the loss is a callable the estimator builds from :mod:`skvcreg.losses`
-(:mod:`skvcreg._embedder_loss`): nothing here knows its formula.
+(:mod:`skvcreg._embedder._loss`): nothing here knows its formula.
 
 On the ranks of a ``torch.distributed`` process group (:func:`process_group`),
 every rank draws the same global batches and the same views of them, runs the
@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._embedder_loss import make_training_loss
+from ._loss import make_training_loss
 
 __all__ = ["fit_embedder", "process_group"]
 
@@ -450,7 +450,7 @@ def fit_embedder(
         ``loss_fn(Z, Z_prime) -> (loss, terms)`` on the projector outputs of the
         views of a batch (``loss_fn(Z)`` when its attribute ``n_views`` is 1), with
         ``terms`` a dict of the unweighted terms to report
-        (:func:`skvcreg._embedder_loss.make_training_loss`); a last batch under
+        (:func:`skvcreg._embedder._loss.make_training_loss`); a last batch under
         its attribute ``min_batch_rows`` (default 2) joins the previous one.
         ``None`` is VICReg with the weights ``25 / 25 / 1``.
     batch_size : int, default=128

@@ -16,7 +16,7 @@ the array's metadata or chunk by chunk, so the whole array is never in memory:
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from . import _dask_data
+from .. import _dask_data
 
 __all__ = [
     "check_dask_array",
