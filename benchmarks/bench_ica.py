@@ -73,7 +73,11 @@ from sklearn.utils import check_random_state
 import skvcreg
 from skvcreg import VCRegICA
 from skvcreg._torch_utils import resolve_device
-from skvcreg.datasets import _pdf, fisher_information, make_ica_mixture
+from skvcreg.datasets import (
+    _pdf,
+    cramer_rao_errors,
+    make_ica_mixture,
+)
 from skvcreg.metrics import amari_distance
 
 try:
@@ -123,22 +127,10 @@ def _methods(ablation=False, device="auto"):
 
 
 def _cramer_rao_amari(names, n_samples, rng, n_draws=200):
-    """Mean Amari x100 of errors drawn from the Cramér-Rao bound of linear ICA.
-
-    For sources ``i < j`` with Fisher informations ``J_i, J_j``, the parts
-    ``(E_ij, E_ji)`` of each source in the estimate of the other are jointly
-    Gaussian with covariance ``[[J_i, 1], [1, J_j]]^-1 / N`` (infinite ``J``
-    capped at 1e12).
-    """
-    J = np.minimum([fisher_information(name) for name in names], 1e12)
-    m = len(J)
-    errors = np.zeros((n_draws, m, m))
-    for i in range(m):
-        for j in range(i + 1, m):
-            cov = np.linalg.inv([[J[i], 1.0], [1.0, J[j]]]) / n_samples
-            pair = rng.multivariate_normal([0.0, 0.0], cov, size=n_draws)
-            errors[:, i, j], errors[:, j, i] = pair[:, 0], pair[:, 1]
-    eye = np.eye(m)
+    """Mean Amari x100 of errors drawn from the Cramér-Rao bound of linear ICA
+    (:func:`skvcreg.datasets.cramer_rao_errors`)."""
+    errors = cramer_rao_errors(names, n_samples, n_draws=n_draws, random_state=rng)
+    eye = np.eye(len(names))
     return np.mean([100 * amari_distance(eye + E, eye) for E in errors])
 
 

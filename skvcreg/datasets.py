@@ -17,7 +17,14 @@ from scipy.integrate import trapezoid
 from scipy.stats import ortho_group
 from sklearn.utils import check_random_state
 
-__all__ = ["DENSITIES", "fisher_information", "make_ica_mixture", "make_sources"]
+__all__ = [
+    "DENSITIES",
+    "cramer_rao_bound",
+    "cramer_rao_errors",
+    "fisher_information",
+    "make_ica_mixture",
+    "make_sources",
+]
 
 # Gaussian mixtures: (weights, means, standard deviations); weights are normalised.
 _MIXTURES = {
@@ -136,8 +143,8 @@ def fisher_information(density):
     left in the estimate of source ``i`` has asymptotic variance at least
     ``J_j / (N (J_i J_j - 1))`` (the Cramér-Rao bound of linear ICA, Tichavský,
     Koldovský & Oja 2006), reached by maximum likelihood with the true
-    densities. ``benchmarks/bench_ica.py`` turns it into a bound on the Amari
-    error for its mixtures.
+    densities (:func:`cramer_rao_bound`; :func:`cramer_rao_errors` turns it
+    into a floor of the Amari error).
 
     Parameters
     ----------
@@ -176,6 +183,114 @@ def _fisher_information(density):
     dp = np.gradient(p, x)
     positive = p > 0
     return float(trapezoid(np.where(positive, dp**2 / np.where(positive, p, 1), 0), x))
+
+
+def cramer_rao_bound(fisher_information, n_samples):
+    """Cramér-Rao bound of linear ICA: the variance of every entry of the gain.
+
+    For independent unit-variance sources with Fisher informations ``J_i`` and
+    an efficient estimate of the unmixing from ``N`` samples, the gain ``G = W
+    A`` (rows scaled to a unit diagonal) has off-diagonal entries with
+    asymptotic variance ``var(G_ij) = J_j / (N (J_i J_j - 1))``: the part of
+    source ``j`` left in the estimate of source ``i`` (Tichavský, Koldovský &
+    Oja 2006). It is ``1 / (N J_i)`` when ``J_j`` is infinite (uniform,
+    exponential), 0 when ``J_i`` is, and infinite when ``J_i J_j <= 1`` (two
+    Gaussian sources are not identifiable).
+
+    Parameters
+    ----------
+    fisher_information : array-like of shape (m,)
+        ``J_i >= 1`` of each source (``inf`` allowed); see
+        :func:`fisher_information`.
+    n_samples : int or float
+        ``N``, the number of samples of the estimate.
+
+    Returns
+    -------
+    variance : ndarray of shape (m, m)
+        ``var(G_ij)``, zero on the diagonal.
+
+    References
+    ----------
+    P. Tichavský, Z. Koldovský and E. Oja, "Performance analysis of the
+    FastICA algorithm and Cramér-Rao bounds for linear independent component
+    analysis", IEEE Trans. Signal Processing 54(4), 2006.
+
+    Examples
+    --------
+    >>> from skvcreg.datasets import cramer_rao_bound
+    >>> cramer_rao_bound([2.0, 2.0], 1000)  # two Laplace sources
+    array([[0.        , 0.00066667],
+           [0.00066667, 0.        ]])
+    """
+    J = np.asarray(fisher_information, dtype=np.float64)
+    if J.ndim != 1 or np.any(np.isnan(J)) or np.any(J <= 0):
+        raise ValueError(
+            "fisher_information must be a 1-D array of positive values (inf "
+            f"allowed), got {fisher_information!r}."
+        )
+    if not np.isfinite(n_samples) or n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples!r}.")
+    Ji, Jj = J[:, None], J[None, :]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        excess = Ji * Jj - 1.0
+        variance = np.where(
+            np.isinf(Jj),
+            1.0 / (n_samples * Ji),  # the limit J_j -> inf (0 when J_i is inf)
+            Jj / (n_samples * excess),
+        )
+        variance = np.where(np.isinf(Ji) & np.isfinite(Jj), 0.0, variance)
+    variance = np.where(excess > 0, variance, np.inf)
+    np.fill_diagonal(variance, 0.0)
+    return variance
+
+
+def cramer_rao_errors(densities, n_samples, *, n_draws=400, random_state=None):
+    """Unmixing errors drawn from the Cramér-Rao bound of linear ICA.
+
+    For sources ``i < j`` the parts ``(E_ij, E_ji)`` of each in the estimate of
+    the other are drawn jointly Gaussian with covariance ``[[J_i, 1], [1,
+    J_j]]^-1 / N`` (the bound of :func:`cramer_rao_bound`, with its
+    correlation; infinite ``J`` capped at 1e12). ``I + E`` is then a gain an
+    efficient method would reach: its Amari distance to the identity gives the
+    floor of the Amari error (see :func:`skvcreg.metrics.amari_distance`).
+
+    Parameters
+    ----------
+    densities : sequence of str
+        The sources' densities, as in :func:`make_sources`.
+    n_samples : int
+        ``N``, the number of samples of the estimate.
+    n_draws : int, default=400
+        Number of error matrices drawn.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    errors : ndarray of shape (n_draws, m, m)
+        Off-diagonal errors, zero diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvcreg.datasets import cramer_rao_errors
+    >>> from skvcreg.metrics import amari_distance
+    >>> E = cramer_rao_errors(["b", "b"], 1000, random_state=0)
+    >>> floor = np.mean([amari_distance(np.eye(2) + e, np.eye(2)) for e in E])
+    >>> bool(0.01 < floor < 0.05)
+    True
+    """
+    rng = np.random.default_rng(random_state)
+    J = np.minimum([fisher_information(d) for d in densities], 1e12)
+    m = len(J)
+    errors = np.zeros((n_draws, m, m))
+    for i in range(m):
+        for j in range(i + 1, m):
+            cov = np.linalg.inv([[J[i], 1.0], [1.0, J[j]]]) / n_samples
+            pair = rng.multivariate_normal([0.0, 0.0], cov, size=n_draws)
+            errors[:, i, j], errors[:, j, i] = pair[:, 0], pair[:, 1]
+    return errors
 
 
 def _check_count(name, value, *, minimum=1):

@@ -4,6 +4,7 @@ from numpy.testing import assert_allclose
 
 from skvcreg.datasets import (
     DENSITIES,
+    cramer_rao_bound,
     fisher_information,
     make_ica_mixture,
     make_sources,
@@ -136,3 +137,25 @@ def test_fisher_information_rejects_unknown_densities():
         fisher_information("z")
     with pytest.raises(ValueError, match="Unknown density 3"):
         fisher_information(3)
+
+
+def test_cramer_rao_bound_against_the_inverse_of_the_pair_information():
+    # var(G_ij) is the (0, 0) entry of [[J_i, 1], [1, J_j]]^-1 / N.
+    J = np.array([2.0, 1.1, 5.0])
+    bound = cramer_rao_bound(J, 1000)
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                pair = np.linalg.inv([[J[i], 1.0], [1.0, J[j]]]) / 1000
+                assert_allclose(bound[i, j], pair[0, 0], rtol=1e-12)
+    assert_allclose(np.diag(bound), 0.0)
+
+
+def test_cramer_rao_bound_limits():
+    # An infinite J_j: 1 / (N J_i) in row i, 0 in row j; two Gaussians: inf.
+    bound = cramer_rao_bound([2.0, np.inf, 1.0, 1.0], 100)
+    assert_allclose(bound[0, 1], 1 / 200)
+    assert bound[1, 0] == 0.0
+    assert np.isinf(bound[2, 3]) and np.isinf(bound[3, 2])
+    with pytest.raises(ValueError, match="fisher_information must be"):
+        cramer_rao_bound([0.5, np.nan], 100)
