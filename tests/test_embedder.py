@@ -21,8 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvcreg import losses
-from skvcreg._embedder import _dask as _embedder_dask
+from skvcreg import _data, losses
 from skvcreg._embedder import _estimator as _embedder
 from skvcreg._embedder._estimator import VCRegEmbedder
 from skvcreg._embedder._loss import make_training_loss
@@ -924,12 +923,12 @@ def test_dask_fit_merges_a_one_row_chunk_and_needs_known_chunks(wine):
     with pytest.raises(ValueError, match=r"call X.compute_chunk_sizes\(\) first"):
         _small().fit(selected)
     _small(max_epochs=1).fit(selected.compute_chunk_sizes())
-    assert _embedder_dask.row_ranges((59, 59, 59, 1)) == [
+    assert _data.row_ranges((59, 59, 59, 1)) == [
         (0, 59),
         (59, 118),
         (118, 178),
     ]
-    assert _embedder_dask.row_ranges((1, 59, 5), min_rows=9) == [(0, 65)]
+    assert _data.row_ranges((1, 59, 5), min_rows=9) == [(0, 65)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -44,15 +44,15 @@ def test_rows_beyond_the_held_subset_are_reduced_over_blocks(monkeypatch):
     """When the array exceeds what the solver may hold, the last refinement
     reads every row through dask reductions, and reaches the accuracy of an
     in-memory fit on all rows (not that of the held subset)."""
-    import skvcreg._dask_data as dask_data
+    import skvcreg._data as dask_data
 
     X, A = _mixtures(n=60_000, m=3, seed=1)
     held_rows = 3000
     monkeypatch.setattr(dask_data, "_HELD_BYTES", held_rows * 3 * 8)
     sums = []
-    row_sum = dask_data.DaskRows.row_sum
+    row_sum = dask_data._SolverBlocks.row_sum
     monkeypatch.setattr(
-        dask_data.DaskRows,
+        dask_data._SolverBlocks,
         "row_sum",
         lambda self, *a: sums.append(1) or row_sum(self, *a),
     )
@@ -101,7 +101,7 @@ def test_bad_dask_inputs_name_the_problem():
         ValueError, match="X has 2 features, but VCRegICA is expecting 3"
     ):
         est.transform(da.from_array(X[:, :2], chunks=(1000, 2)))
-    with pytest.raises(ValueError, match="expecting 3 features"):
+    with pytest.raises(ValueError, match="inverse_transform expects 3"):
         est.inverse_transform(da.ones((10, 4), chunks=(5, 4)))
     with pytest.raises(ValueError, match="2D array"):
         VCRegICA().fit(da.ones(10, chunks=5))

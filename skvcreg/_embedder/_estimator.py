@@ -1,5 +1,6 @@
 """VCRegEmbedder: self-supervised representations of tabular data (estimator layer)."""
 
+import contextlib
 import copy
 import hashlib
 import warnings
@@ -15,20 +16,14 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._dask_data import is_dask_array
+from .._data import assign_fitted, check_block, validate_rows
 from .._threads import single_threaded
 from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ..augmentations import TabularAugmentation
 from ..projectors._mlp import make_mlp_projector
 from ..projectors._separable import SeparableRandomProjector
-from ._dask import (
-    check_dask_array,
-    row_ranges,
-    scaled_column_moments,
-    transform_lazily,
-)
 from ._loss import LOSS_NAMES, make_training_loss
 from ._solver import fit_embedder, process_group
 
@@ -91,6 +86,26 @@ def _to_cpu(state):
     if isinstance(state, list | tuple):
         return type(state)(_to_cpu(value) for value in state)
     return copy.deepcopy(state)
+
+
+@contextlib.contextmanager
+def _unchanged_on_failure(estimator):
+    """A fit that raises leaves ``estimator`` exactly as it was.
+
+    The training stages set their attributes as they go (the standardisation,
+    then the encoder and the curves); each replaces an attribute rather than
+    changing it in place, except the optimizer's state that ``partial_fit``
+    continues, which is copied.
+    """
+    saved = dict(vars(estimator))
+    if "_training_state" in saved:
+        saved["_training_state"] = copy.deepcopy(saved["_training_state"])
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 # Parameters that fix the networks and the loss: partial_fit cannot change them.
@@ -436,10 +451,8 @@ neighbor_interpolation`); ``0`` switches it off.
             The representation, in the dtype of ``X`` (float32 or float64); lazy
             for a dask array.
         """
-        X = self._fit(X)
-        if is_dask_array(X):
-            return transform_lazily(X, self._encode_block, self.n_components)
-        return self._encode(X)
+        rows = self._fit(X)
+        return rows.map_rows(self._encode_block, self.n_components, checked=True)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -480,32 +493,44 @@ neighbor_interpolation`); ``0`` switches it off.
             self._check_same_networks(state)
             generator = torch.Generator()
             generator.set_state(state["generator"])
-        X = self._agree_on_data(
+        rows = self._agree_on_data(
             comm,
             lambda: self._check_rows(
-                self._validate(X, reset=state is None, min_samples=2)
+                self._validate_rows(X, reset=state is None, min_samples=2)
             ),
             generator if state is None else None,
         )
-        if state is None:
-            self._set_standardization(*_column_statistics(X))
-            encoder, projector = self._build_networks(X.shape[1], generator, device)
-            optimizer_state = None
-        else:
-            encoder = copy.deepcopy(self.encoder_).to(device, _TRAIN_DTYPE)
-            projector = copy.deepcopy(state["projector"]).to(device)
-            optimizer_state = state["optimizer"]
-        X_train = self._training_tensor(X, device)
-        augmentation = self._augmentation(X_train)
-        info = self._train(
-            lambda: ((X_train, augmentation),),
-            (encoder, projector, optimizer_state),
-            generator,
-            comm,
-            max_epochs=1,
-            append=state is not None,
-        )
-        self._warn_on_failure(X, info, check_epochs=False)
+        with _unchanged_on_failure(self):
+            if state is None:
+                assign_fitted(self, rows.fitted)
+                self._set_standardization(*self._column_statistics(rows))
+                encoder, projector = self._build_networks(
+                    rows.shape[1], generator, device
+                )
+                optimizer_state = None
+            else:
+                encoder = copy.deepcopy(self.encoder_).to(device, _TRAIN_DTYPE)
+                projector = copy.deepcopy(state["projector"]).to(device)
+                optimizer_state = state["optimizer"]
+            chunks = rows.training_chunks(
+                self._chunk_preparer(device),
+                generator,
+                self._min_batch_rows(),
+                check=self._check_block,
+            )
+            info = self._train(
+                chunks,
+                (encoder, projector, optimizer_state),
+                generator,
+                comm,
+                max_epochs=1,
+                append=state is not None,
+            )
+            self._warn_on_failure(
+                rows.first_chunk(self._min_batch_rows(), check=self._check_block),
+                info,
+                check_epochs=False,
+            )
         return self
 
     def transform(self, X):
@@ -524,11 +549,8 @@ neighbor_interpolation`); ``0`` switches it off.
             The representation, in the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        if is_dask_array(X):
-            X = check_dask_array(self, X, reset=False)
-            return transform_lazily(X, self._encode_block, self.n_components)
-        X = self._validate(X, reset=False)
-        return self._encode(X)
+        rows = self._validate_rows(X, reset=False)
+        return rows.map_rows(self._encode_block, self.n_components, checked=True)
 
     def score(self, X, y=None):
         """Label-free quality of the representation of ``X``: its effective rank.
@@ -659,6 +681,36 @@ neighbor_interpolation`); ``0`` switches it off.
                 "sklearn.preprocessing.OneHotEncoder."
             ) from error
 
+    def _validate_rows(self, X, *, reset, min_samples=None):
+        """``X`` as a rows object (:func:`skvcreg._data.validate_rows`), with
+        :meth:`_validate`'s messages; with ``reset``, the rows' ``fitted``
+        holds the width and names to set once the fit has succeeded."""
+
+        def check(X, *, reset, ensure_min_samples, **options):
+            return self._validate(X, reset=reset, min_samples=ensure_min_samples)
+
+        rows, fitted = validate_rows(
+            self, X, reset=reset, min_samples=min_samples, check=check
+        )
+        rows.fitted = fitted
+        return rows
+
+    def _column_statistics(self, rows):
+        """Mean, standard deviation and constancy of each column of ``rows``
+        (:func:`_column_statistics`, over the blocks of a dask array)."""
+        mean, var, peak = rows.column_moments(check=self._check_block)
+        return _statistics_from_moments(mean, var, peak, rows.shape[0])
+
+    def _chunk_preparer(self, device):
+        """What an epoch trains on from a chunk of rows: the standardised
+        tensor and its augmentation."""
+
+        def prepare(block):
+            X_train = self._training_tensor(block, device)
+            return X_train, self._augmentation(X_train)
+
+        return prepare
+
     def _min_batch_rows(self):
         """The fewest rows of a batch: 2, or for W-MSE over half the output width."""
         if self.loss == "wmse":
@@ -677,10 +729,9 @@ neighbor_interpolation`); ``0`` switches it off.
         return X
 
     def _check_block(self, block):
-        """Validate one computed block of a dask array (NaN, infinity, dtype)."""
-        return check_array(
-            block, dtype=[np.float64, np.float32], input_name="X", estimator=self
-        )
+        """Validate one computed block of a dask array (NaN, infinity, dtype;
+        an empty block passes)."""
+        return check_block(block, self)
 
     def _agree_on_data(self, comm, validate, generator):
         """``validate()``; in a distributed fit, on every rank, checked to agree.
@@ -701,7 +752,7 @@ neighbor_interpolation`); ``0`` switches it off.
         report = {
             "error": None if error is None else f"{type(error).__name__}: {error}",
             "shape": None if X is None else tuple(X.shape),
-            "digest": None if X is None or is_dask_array(X) else _digest(X),
+            "digest": None if X is None else _digest(X.digest_array()),
             "params": repr(
                 [
                     (k, v)
@@ -739,53 +790,34 @@ neighbor_interpolation`); ``0`` switches it off.
     # --------------------------------------------------------------- training
 
     def _fit(self, X):
-        """Shared worker of ``fit`` and ``fit_transform``; returns validated ``X``."""
+        """Shared worker of ``fit`` and ``fit_transform``; returns the rows.
+
+        A fit that raises leaves the estimator as it was."""
         comm, device = self._check_params()
         generator = make_generator(self.random_state)
-        if is_dask_array(X):
-            X = self._agree_on_data(
-                comm,
-                lambda: self._check_rows(check_dask_array(self, X, reset=True)),
-                generator,
-            )
-            mean, var, peak = scaled_column_moments(X, self._check_block)
-            self._set_standardization(
-                *_statistics_from_moments(mean, var, peak, X.shape[0])
-            )
-            chunks = self._dask_chunks(X, generator, device)
-            ranges = row_ranges(X.chunks[0], self._min_batch_rows())
-            first = X[slice(*ranges[0])].compute()
-            check_rows = self._check_block(first)
-        else:
-            X = self._agree_on_data(
-                comm, lambda: self._check_rows(self._validate(X, reset=True)), generator
-            )
-            self._set_standardization(*_column_statistics(X))
-            X_train = self._training_tensor(X, device)
-            augmentation = self._augmentation(X_train)
-            chunks = lambda: ((X_train, augmentation),)  # noqa: E731
-            check_rows = X
-        networks = self._build_networks(X.shape[1], generator, device)
-        info = self._train(
-            chunks, (*networks, None), generator, comm, max_epochs=self.max_epochs
+        rows = self._agree_on_data(
+            comm,
+            lambda: self._check_rows(self._validate_rows(X, reset=True)),
+            generator,
         )
-        self._warn_on_failure(check_rows, info)
-        return X
-
-    def _dask_chunks(self, X, generator, device):
-        """The epochs' chunks of a dask array: its row chunks in random order."""
-        ranges = row_ranges(X.chunks[0], self._min_batch_rows())
-
-        def chunks():
-            order = [0]
-            if len(ranges) > 1:
-                order = torch.randperm(len(ranges), generator=generator).tolist()
-            for index in order:
-                block = self._check_block(X[slice(*ranges[index])].compute())
-                X_train = self._training_tensor(block, device)
-                yield X_train, self._augmentation(X_train)
-
-        return chunks
+        min_rows = self._min_batch_rows()
+        with _unchanged_on_failure(self):
+            assign_fitted(self, rows.fitted)
+            self._set_standardization(*self._column_statistics(rows))
+            chunks = rows.training_chunks(
+                self._chunk_preparer(device),
+                generator,
+                min_rows,
+                check=self._check_block,
+            )
+            networks = self._build_networks(rows.shape[1], generator, device)
+            info = self._train(
+                chunks, (*networks, None), generator, comm, max_epochs=self.max_epochs
+            )
+            self._warn_on_failure(
+                rows.first_chunk(min_rows, check=self._check_block), info
+            )
+        return rows
 
     def _training_tensor(self, X, device):
         X_train = torch.as_tensor(self._standardize(X), dtype=_TRAIN_DTYPE)
@@ -965,6 +997,8 @@ neighbor_interpolation`); ``0`` switches it off.
 
     def _encode(self, X):
         """Standardise and encode ``X`` on the CPU, in chunks, in float64."""
+        if X.shape[0] == 0:  # an empty block of a dask array
+            return np.empty((0, self.n_components), dtype=X.dtype)
         X_std = self._standardize(X)
         with torch.no_grad():
             chunks = [
@@ -979,7 +1013,10 @@ neighbor_interpolation`); ``0`` switches it off.
 
 
 def _digest(X):
-    """A digest of an array's dtype, shape and bytes (to compare ranks' data)."""
+    """A digest of an array's dtype, shape and bytes (to compare ranks' data);
+    ``None`` for ``None`` (a dask array's bytes are not read)."""
+    if X is None:
+        return None
     X = np.ascontiguousarray(X)
     digest = hashlib.blake2b(f"{X.dtype}{X.shape}".encode(), digest_size=16)
     digest.update(X.data)

@@ -15,13 +15,13 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, metadata_routing
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._dask_data import DaskRows, check_dask_array, is_dask_array, lazy_affine
+from .._data import assign_fitted, validate_rows
 from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ..metrics import pairwise_independence_score
 from ._solver import solve_ica
-from ._whitening import fit_whitening, source_std
+from ._whitening import fit_whitening
 
 __all__ = ["VCRegICA"]
 
@@ -281,10 +281,11 @@ default="unit-variance"
         self.random_state = random_state
         self.verbose = verbose
 
-    def _whiten(self, X):
-        """The mean (float64, ``None`` without whitening) and the unit-variance
-        whitening of ``X``, with ``mean_`` and ``whitening_`` set."""
-        n_samples, n_features = X.shape
+    def _whiten(self, rows):
+        """The mean and unit-variance whitening of ``rows`` divided by
+        ``scale`` (float64; the mean is ``None`` without whitening), and
+        ``scale``. Sets nothing."""
+        n_samples, n_features = rows.shape
         if self.whiten is False:
             if self.n_components is not None:
                 warnings.warn(
@@ -292,58 +293,80 @@ default="unit-variance"
                     UserWarning,
                     stacklevel=4,
                 )
-            self.mean_ = np.zeros(n_features, dtype=X.dtype)
-            K, mean = np.eye(n_features), None
-        else:
-            mean, K, rank = fit_whitening(
-                X, self.n_components, solver=self.whiten_solver
+            return None, np.eye(n_features), 1.0
+        mean, K, rank, n_constant, scale = fit_whitening(
+            rows, self.n_components, solver=self.whiten_solver
+        )
+        if rank == 0:
+            raise ValueError(
+                "X has rank 0 after centring (every column is constant to "
+                "within the precision of its dtype): there is nothing to "
+                "separate."
             )
-            if rank == 0:
-                raise ValueError(
-                    "X has rank 0 after centring (every column is constant to "
-                    "within the precision of its dtype): there is nothing to "
-                    "separate."
-                )
-            requested = min(X.shape) if self.n_components is None else self.n_components
-            if requested > rank:
-                warnings.warn(
-                    f"n_components is too large: it will be set to {rank}, the rank "
-                    "of the centred data (constant or collinear columns carry no "
-                    "extra source).",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            self.mean_ = mean.astype(X.dtype)
-        self.whitening_ = K.astype(X.dtype)
-        return mean, K
+        requested = min(rows.shape) if self.n_components is None else self.n_components
+        if requested > rank:
+            warnings.warn(
+                self._rank_message(rank, n_samples, n_features, n_constant),
+                UserWarning,
+                stacklevel=4,
+            )
+        return mean, K, scale
 
-    def _solve(self, X, mean, K):
-        """Run the torch solver on ``X`` and its whitening; return the unmixing
-        of ``X - mean`` (numpy, float64) and set the fitted solver attributes."""
+    def _rank_message(self, rank, n_samples, n_features, n_constant):
+        """Why fewer components than asked for are fitted."""
+        if rank == min(n_samples, n_features):
+            return (
+                f"n_components is too large: it will be set to {rank} (X has "
+                f"{n_samples} samples and {n_features} features)."
+            )
+        reasons = []
+        if n_constant:
+            reasons.append(f"{n_constant} constant column(s)")
+        if rank < n_features - n_constant:
+            if rank >= n_samples - 1:
+                reasons.append(f"only {n_samples} rows")
+            else:
+                reasons.append(
+                    "linearly dependent columns, as after an average reference "
+                    "or SSP projectors"
+                )
+        asked = (
+            "" if self.n_components is None else f" (n_components={self.n_components})"
+        )
+        return (
+            f"X has rank {rank} of {n_features} after centring "
+            f"({'; '.join(reasons)}): fitting {rank} components{asked}."
+        )
+
+    def _check_w_init(self, m):
+        """``w_init`` as a float64 tensor, symmetrically decorrelated as
+        FastICA's (``(W W^T)^(-1/2) W``, from its singular vectors, so no scale
+        overflows); ``None`` when not given."""
+        if self.w_init is None:
+            return None
+        w_init = check_array(self.w_init, dtype=np.float64, input_name="w_init")
+        if w_init.shape != (m, m):
+            raise ValueError(
+                f"w_init has shape {w_init.shape}; it must be (n_components, "
+                f"n_components) = {(m, m)}, an unmixing of the whitened data."
+            )
+        u, singular, vt = linalg.svd(w_init, check_finite=False)
+        if not singular[-1] > singular[0] * m * np.finfo(np.float64).eps:
+            rank = int(np.sum(singular > singular[0] * m * np.finfo(np.float64).eps))
+            raise ValueError(
+                f"w_init is singular (rank {rank} of {m}): its rows must be "
+                "linearly independent, a starting unmixing of the whitened "
+                "data (for instance the identity)."
+            )
+        return torch.as_tensor(u @ vt)
+
+    def _solve(self, rows, mean, K, scale, w_init):
+        """Run the torch solver on the rows divided by ``scale``; return the
+        unmixing of ``X / scale - mean`` (numpy, float64) and the solver's
+        ``info``."""
         device = resolve_device(self.device)
-        m = K.shape[0]
-        w_init = None
-        if self.w_init is not None:
-            w_init = check_array(self.w_init, dtype=np.float64, input_name="w_init")
-            if w_init.shape != (m, m):
-                raise ValueError(
-                    f"w_init has shape {w_init.shape}; it must be (n_components, "
-                    f"n_components) = {(m, m)}, an unmixing of the whitened data."
-                )
-            w_init = torch.as_tensor(w_init)
-        callback = self._progress() if self.verbose else None
-        if is_dask_array(X):
-            data = DaskRows(X, device)
-        else:
-            with warnings.catch_warnings():
-                # X may be read-only (a memory map, scikit-learn's checks); the
-                # solver only reads it, so sharing its memory is safe.
-                warnings.filterwarnings(
-                    "ignore", "The given NumPy array is not writable"
-                )
-                data = torch.from_numpy(X).to(device)
         U, info = solve_ica(
-            data,
+            rows.solver_rows(device, scale),
             torch.as_tensor(K),
             mean=None if mean is None else torch.as_tensor(mean),
             w_init=w_init,
@@ -361,16 +384,9 @@ default="unit-variance"
             max_samples=self.max_samples,
             refine=self.refine,
             generator=make_generator(self.random_state),
-            callback=callback,
+            callback=self._progress() if self.verbose else None,
         )
-        self._warn_convergence(info)
-        self.projector_widths_ = info["projector_widths"]
-        self.n_angles_ = info["n_angles"]
-        self.n_iter_ = info["n_iter"]
-        self.n_refine_iter_ = info["n_refine_iter"]
-        self.converged_ = bool(info["converged"])
-        self.loss_curve_ = np.asarray(info["loss_curve"], dtype=np.float64)
-        return U.cpu().numpy()
+        return U.cpu().numpy(), info
 
     def _progress(self):
         """The solver callback of ``verbose``: says what each number is."""
@@ -422,33 +438,59 @@ default="unit-variance"
         )
 
     def _fit(self, X):
-        """Shared worker of ``fit`` and ``fit_transform``: returns the sources
-        when ``compute_sources``."""
+        """Shared worker of ``fit`` and ``fit_transform``: validate, whiten,
+        solve, then set every fitted attribute at once (a fit that raises
+        leaves the estimator as it was). Returns the validated rows."""
         _check_widths_and_bandwidths(self.projector_widths, self.bandwidths)
-        if is_dask_array(X):
-            X = check_dask_array(X)
-            validate_data(self, X, skip_check_array=True)  # n_features_in_
+        rows, fitted = validate_rows(self, X, reset=True)
+        mean, K, scale = self._whiten(rows)
+        w_init = self._check_w_init(K.shape[0])
+        W, info = self._solve(rows, mean, K, scale, w_init)
+        attributes = self._fitted_attributes(rows, mean, K, scale, W, info)
+        self._warn_convergence(info)
+        assign_fitted(self, fitted)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        return rows
+
+    def _fitted_attributes(self, rows, mean, K, scale, W, info):
+        """The fitted attributes from the solver's unmixing ``W`` of the rows
+        divided by ``scale``, in the rows' dtype; a ``ValueError`` if the
+        unmixing of ``X`` itself does not fit in that dtype."""
+        n_samples, n_features = rows.shape
+        dtype = rows.dtype
+        if mean is None:
+            mean_ = np.zeros(n_features, dtype=dtype)
         else:
-            X = validate_data(
-                self,
-                X,
-                dtype=[np.float64, np.float32],
-                ensure_min_samples=2,
-                copy=False,
-            )
-        mean, K = self._whiten(X)
-        W = self._solve(X, mean, K)
-        if self.whiten:
+            mean_ = (mean * scale).astype(dtype)
             # The solver's variances are those of the float32 white data;
             # these are exact for X.
-            std = source_std(X, self.mean_, W)
+            std = rows.source_std(mean_.astype(np.float64) / scale, W, scale)
             W /= np.where(std > 0, std, 1.0)[:, None]
         if self.whiten == "arbitrary-variance":
-            W /= np.sqrt(X.shape[0])
-            self.whitening_ = (K / np.sqrt(X.shape[0])).astype(X.dtype)
-        self.components_ = W.astype(X.dtype)
-        self.mixing_ = linalg.pinv(self.components_, check_finite=False)
-        return X
+            W /= np.sqrt(n_samples)
+            K = K / np.sqrt(n_samples)
+        with np.errstate(over="ignore"):
+            components = (W if scale == 1.0 else W / scale).astype(dtype)
+            whitening = (K if scale == 1.0 else K / scale).astype(dtype)
+        if not (np.isfinite(components).all() and np.isfinite(whitening).all()):
+            raise ValueError(
+                f"The unmixing of X overflows {dtype}: its spread (about "
+                f"{scale:.1e}) is too small for the inverse to be stored. Multiply "
+                "X by a constant first (the sources are the same up to scale)."
+            )
+        return {
+            "mean_": mean_,
+            "whitening_": whitening,
+            "components_": components,
+            "mixing_": linalg.pinv(components, check_finite=False),
+            "projector_widths_": info["projector_widths"],
+            "n_angles_": info["n_angles"],
+            "n_iter_": info["n_iter"],
+            "n_refine_iter_": info["n_refine_iter"],
+            "converged_": bool(info["converged"]),
+            "loss_curve_": np.asarray(info["loss_curve"], dtype=np.float64),
+        }
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -492,12 +534,7 @@ default="unit-variance"
             Estimated sources, equal to ``fit(X).transform(X)`` (lazy for a
             dask array).
         """
-        return self._unmix(self._fit(X))
-
-    def _unmix(self, X):
-        if is_dask_array(X):
-            return lazy_affine(X, self.components_, offset_before=self.mean_)
-        return (X - self.mean_) @ self.components_.T
+        return self._fit(X).affine(self.components_, offset_before=self.mean_)
 
     def transform(self, X, copy=True):
         """Recover the sources: ``(X - mean_) @ components_.T``.
@@ -514,17 +551,12 @@ default="unit-variance"
         -------
         S : ndarray or dask array of shape (n_samples, n_components)
             Estimated sources; for a dask array, a lazy dask array with its row
-            chunks, computed block by block.
+            chunks, computed block by block (a block holding NaN or infinity
+            raises when it is computed).
         """
         check_is_fitted(self)
-        if is_dask_array(X):
-            X = check_dask_array(X, n_features=self.n_features_in_, min_samples=1)
-            return self._unmix(X)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], copy=copy, reset=False
-        )
-        X -= self.mean_.astype(X.dtype)
-        return X @ self.components_.T.astype(X.dtype)
+        rows, _ = validate_rows(self, X, reset=False, copy=copy)
+        return rows.affine(self.components_, offset_before=self.mean_, in_place=True)
 
     def inverse_transform(self, X, copy=True):
         """Mix sources back: ``X @ mixing_.T + mean_``.
@@ -544,21 +576,27 @@ default="unit-variance"
         """
         check_is_fitted(self)
         m = self.components_.shape[0]
-        if is_dask_array(X):
-            X = check_dask_array(
-                X,
-                n_features=m,
-                what="VCRegICA.inverse_transform (components)",
-                min_samples=1,
-            )
-            return lazy_affine(X, self.mixing_, offset_after=self.mean_)
-        X = check_array(X, dtype=[np.float64, np.float32], copy=copy)
-        if X.shape[1] != m:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but VCRegICA.inverse_transform "
-                f"expects {self.components_.shape[0]} (the number of components)."
-            )
-        return X @ self.mixing_.T.astype(X.dtype) + self.mean_.astype(X.dtype)
+
+        def check(X, **options):
+            options.pop("reset")
+            X = check_array(X, input_name="X", **options)
+            if X.shape[1] != m:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but VCRegICA.inverse_transform "
+                    f"expects {m} (the number of components)."
+                )
+            return X
+
+        rows, _ = validate_rows(
+            self,
+            X,
+            reset=False,
+            copy=copy,
+            check=check,
+            n_features=m,
+            what="VCRegICA.inverse_transform",
+        )
+        return rows.affine(self.mixing_, offset_after=self.mean_)
 
     def score(self, X, y=None):
         """Pairwise independence of the recovered sources; higher is better.

@@ -29,6 +29,8 @@ import math
 import numpy as np
 import torch
 
+from .._data import row_sum
+
 __all__ = ["centred_rows", "refine_unmixing"]
 
 _CHUNK_ROWS = 32_768  # rows per chunk of the O(n m^2) passes
@@ -202,16 +204,9 @@ def centred_rows(X, center, rows=slice(None)):
 
 
 def _row_sum(X, fn):
-    """``sum(fn(rows))`` over row chunks of ``X``: slices of a tensor, or the
-    blocks of a dask array (:class:`skvcreg._dask_data.DaskRows`) summed by
-    dask. ``fn`` maps a chunk of rows to a float64 tensor."""
-    if not isinstance(X, torch.Tensor):
-        return X.row_sum(fn, _CHUNK_ROWS)
-    total = None
-    for start in range(0, X.shape[0], _CHUNK_ROWS):
-        part = fn(X[start : start + _CHUNK_ROWS])
-        total = part if total is None else total + part
-    return total
+    """``sum(fn(rows))`` over row chunks of ``X`` (a tensor, or a dask array's
+    blocks); ``fn`` maps a chunk of rows to a float64 tensor."""
+    return row_sum(X, fn, _CHUNK_ROWS)
 
 
 def _components(chunk, center, M):

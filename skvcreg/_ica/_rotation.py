@@ -294,6 +294,7 @@ def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
                 lowest = min(lowest, loss)
             if max_angle < tol or stalled:
                 converged, search = checked, not checked
+        converged = converged and tol > 0  # tol=0 runs max_iter sweeps
         if callback is not None:
             callback(sweep, loss, max_angle)
     info = {"converged": converged, "n_iter": sweep, "loss_curve": loss_curve}

@@ -37,6 +37,7 @@ import torch
 from sklearn.decomposition import fastica
 from sklearn.exceptions import ConvergenceWarning
 
+from .._data import hold_rows
 from ..projectors import SeparableRandomProjector
 from ._refine import centred_rows, refine_unmixing
 from ._rotation import (
@@ -168,9 +169,9 @@ def solve_ica(
 
     Parameters
     ----------
-    X : Tensor of shape (n, p) or DaskRows
+    X : Tensor of shape (n, p) or a dask array's blocks
         The data (float32 or float64), on the device that computes, or a dask
-        array's rows (:class:`skvcreg._dask_data.DaskRows`): its row subsets
+        array's rows (:meth:`skvcreg._data.DaskRows.solver_rows`): its row subsets
         are then held up to a fixed number of bytes, and the passes over all
         rows are reductions over its blocks.
     whitening : Tensor of shape (m, p), float64
@@ -250,7 +251,7 @@ def solve_ica(
     # A dask array's rows are read once for a random subset held in memory
     # (at most a fixed number of bytes): every stage but the last on all rows
     # draws its rows from it, so the array is read once more per final step.
-    held = X.sample(X.max_held_rows, generator) if hasattr(X, "sample") else X
+    held = hold_rows(X, generator)
     n_held = held.shape[0]
     if n_held == n:  # all of it fits: the rest is in memory
         X = held
@@ -300,7 +301,8 @@ def solve_ica(
                 U,
                 center=mean,
                 tol=refine_tol if last else _SUBSET_TOL / math.sqrt(size),
-                sampling_tol=_SAMPLING_TOL if last else None,
+                # tol=0 asks for every step (and warns): no other rule stops.
+                sampling_tol=_SAMPLING_TOL if last and tol > 0 else None,
                 fit_data=fit_data,
                 generator=generator,
                 callback=report("refine"),

@@ -1,60 +1,53 @@
 """Centring and whitening of VCRegICA's input (estimator layer, numpy).
 
-The mean and the covariance are reduced over row chunks in float64, whatever the
-input's dtype, so the memory beyond the data does not grow with the rows and a
-float32 input loses nothing to its own accumulation. The rank tolerance is the
-rounding of the input itself: a direction whose standard deviation is below
-``eps(dtype) * max(p, 10)`` times the largest magnitude in the data is what
-rounding the entries to the input's precision can create, whatever the number
-of rows. With ``solver="eigh"`` the covariance's own rounding adds a floor of
-``sqrt(eps(float64) * max(p, 10))`` times the largest standard deviation (about
-1e-7): an eigenvalue is known to ``eps`` times the largest, so a standard
-deviation only to the square root of that.
+The moments come from the rows object (:mod:`skvcreg._data`): reduced over row
+chunks in float64 whatever the input's dtype, and divided by a power of two
+when the values lie beyond ``2**±64``, so that neither they nor the float32
+products of the solver overflow or underflow (the answer does not depend on
+the scale: whitening removes it).
+
+The rank is decided on the centred data's own spread, not on the magnitude of
+the values (an offset, a timestamp column, one outlier or columns in different
+units do not hide a source):
+
+- a column is *constant* when its spread after centring is within the rounding
+  of its own values (``4 eps(dtype)`` times its peak);
+- the other columns are standardised, and a direction of their correlation
+  matrix counts when its standard deviation exceeds ``eps(dtype) * max(p, 10)``
+  times the largest (the rounding of the input, relative to each column), and
+  for ``solver="eigh"`` ``sqrt(eps(float64) * max(p, 10))`` times it (an
+  eigenvalue is known to ``eps`` times the largest, a standard deviation only
+  to the square root of that).
+
+The whitening is the covariance's principal axes (as FastICA's) whenever its own
+decomposition resolves every direction kept; otherwise (directions of very
+different spread, as a timestamp column beside millivolts) it is taken from the
+standardised columns, which any whitening of the same rank equals up to a
+rotation.
 """
 
 import numpy as np
 from scipy import linalg
 
-from .._dask_data import finite_moments, is_dask_array
+__all__ = ["fit_whitening"]
 
-__all__ = ["fit_whitening", "source_std"]
-
-_CHUNK_ROWS = 65_536  # rows per chunk of the reductions
-
-
-def _chunks(n):
-    return (slice(start, start + _CHUNK_ROWS) for start in range(0, n, _CHUNK_ROWS))
-
-
-def _moments(X):
-    """Mean, covariance (normalised by ``n``) and largest magnitude of ``X``,
-    reduced over row chunks in float64; the covariance is taken about a
-    first-pass mean so no large offset cancels. A dask array is reduced by
-    dask over its blocks, and checked for NaN and infinity on the way."""
-    n, p = X.shape
-    if is_dask_array(X):
-        return finite_moments(X)
-    total = np.zeros(p)
-    magnitude = 0.0
-    for rows in _chunks(n):
-        chunk = np.asarray(X[rows], dtype=np.float64)
-        total += chunk.sum(axis=0)
-        magnitude = max(magnitude, float(np.abs(chunk).max()))
-    mean = total / n
-    cov = np.zeros((p, p))
-    for rows in _chunks(n):
-        chunk = np.asarray(X[rows], dtype=np.float64) - mean
-        cov += chunk.T @ chunk
-    return mean, cov / n, magnitude
+# A direction of the covariance is used as it is when its standard deviation is
+# this many times above the rounding floor of its decomposition.
+_RESOLVED = 100.0
+# A column is constant when its spread after centring is below this many times
+# the rounding of its largest value (a float32 column at 1e6 moves in steps of
+# 0.06; centring in float64 leaves a constant column within a few float64
+# roundings of zero).
+_CONSTANT = 4.0
 
 
-def fit_whitening(X, n_components, *, solver="eigh"):
-    """Mean, unit-variance whitening ``K`` (``(X - mean) @ K.T`` has identity
-    covariance) and the rank of the centred data.
+def fit_whitening(rows, n_components, *, solver="eigh"):
+    """Mean, unit-variance whitening ``K`` and rank of the centred rows, in
+    the units of the rows divided by ``scale``.
 
     Parameters
     ----------
-    X : ndarray of shape (n, p)
+    rows : InMemoryRows or DaskRows
         The data (float32 or float64).
     n_components : int or None
         Rows of ``K``; ``None`` keeps ``min(n, p)``. Clipped to the rank by the
@@ -62,57 +55,69 @@ def fit_whitening(X, n_components, *, solver="eigh"):
     solver : {"eigh", "svd"}, default="eigh"
         ``"eigh"`` diagonalises the covariance reduced over row chunks
         (memory ``O(p^2)`` beyond the data); ``"svd"`` takes the singular value
-        decomposition of the centred data in memory, as
+        decomposition of the centred data, as
         :class:`~sklearn.decomposition.FastICA` does by default.
 
     Returns
     -------
     mean : ndarray of shape (p,), float64
+        The mean of ``X / scale``.
     K : ndarray of shape (k, p), float64
-        At most ``rank`` rows, signs as FastICA's (the largest-variance
-        direction's first entry non-negative for each row).
+        ``(X / scale - mean) @ K.T`` has identity covariance; at most ``rank``
+        rows.
     rank : int
         Directions above the rounding tolerance.
+    n_constant : int
+        Columns constant to within their rounding.
+    scale : float
+        The power of two the rows are divided by (1 within ``2**±64``).
     """
-    n, p = X.shape
-    mean, cov, magnitude = _moments(X)
+    n, p = rows.shape
+    mean, cov, residual, peak, scale = rows.moments()
+    factor = max(p, 10)
+    eps_input = np.finfo(rows.dtype).eps * factor
+    floor = np.sqrt(np.finfo(np.float64).eps * factor)
+    exact = cov - np.outer(residual, residual)  # zero on a constant column
+    spread = np.sqrt(np.clip(np.diagonal(exact), 0.0, None))
+    live = spread > _CONSTANT * np.finfo(rows.dtype).eps * peak
+    k = min(n, p) if n_components is None else n_components
+    if not live.any():
+        return mean, np.zeros((0, p)), 0, p, scale
+    # The principal axes of the covariance, and how far they are resolved.
     if solver == "eigh":
         variances, vectors = linalg.eigh(cov, check_finite=False)
         variances, vectors = variances[::-1].clip(min=0.0), vectors[:, ::-1]
         stds = np.sqrt(variances)
-    elif is_dask_array(X):  # a tall-and-skinny QR of the blocks, by dask
-        import dask
-        import dask.array as da
-
-        _, singular, vectors_t = da.linalg.svd(X.astype(np.float64) - mean)
-        singular, vectors_t = dask.compute(singular, vectors_t)
-        vectors, stds = vectors_t.T, singular / np.sqrt(n)
+        resolved = floor * stds[0]
     else:
-        Xc = np.asarray(X, dtype=np.float64) - mean
-        vectors, singular = linalg.svd(Xc.T, full_matrices=False, check_finite=False)[
-            :2
-        ]
-        stds = singular / np.sqrt(n)
-    factor = max(p, 10)
-    tolerance = np.finfo(X.dtype).eps * factor * magnitude
-    if solver == "eigh":  # a covariance's eigenvalues err by eps times the largest
-        tolerance = max(tolerance, np.sqrt(np.finfo(np.float64).eps * factor) * stds[0])
-    rank = int(np.sum(stds > tolerance))
-    k = min(n, p) if n_components is None else n_components
+        stds, vectors = rows.centred_svd(mean, scale)
+        resolved = np.finfo(np.float64).eps * factor * stds[0]
+    # The rank, on the standardised columns.
+    d = spread[live]
+    if solver == "eigh":
+        corr = exact[np.ix_(live, live)] / np.outer(d, d)
+        corr_var, corr_vectors = linalg.eigh(corr, check_finite=False)
+        corr_stds = np.sqrt(corr_var[::-1].clip(min=0.0))
+        corr_vectors = corr_vectors[:, ::-1]
+        tolerance = max(eps_input, floor) * corr_stds[0]
+    else:  # (X_c / d) = U (S V^T / d): the singular values of a p x p matrix
+        corr_stds = linalg.svd(
+            (stds[:, None] * vectors.T)[:, live] / d, compute_uv=False
+        )
+        tolerance = max(eps_input, np.finfo(np.float64).eps * factor) * corr_stds[0]
+        corr_vectors = None
+    rank = int(np.sum(corr_stds > tolerance))
     k = min(k, rank)
-    vectors = vectors[:, :k] * np.where(vectors[0, :k] < 0, -1.0, 1.0)
-    return mean, (vectors / stds[:k]).T, rank
-
-
-def source_std(X, mean, components):
-    """Standard deviation of the columns of ``(X - mean) @ components.T``,
-    reduced over row chunks in float64 (the sources are never all held)."""
-    if is_dask_array(X):
-        sources = (X.astype(np.float64) - mean) @ components.T
-        return np.sqrt(np.asarray((sources**2).sum(axis=0).compute()) / X.shape[0])
-    squares = np.zeros(components.shape[0])
-    for rows in _chunks(X.shape[0]):
-        squares += np.square(
-            (np.asarray(X[rows], dtype=np.float64) - mean) @ components.T
-        ).sum(axis=0)
-    return np.sqrt(squares / X.shape[0])
+    if stds[k - 1] > _RESOLVED * resolved:
+        signs = np.where(vectors[0, :k] < 0, -1.0, 1.0)
+        K = (vectors[:, :k] * signs / stds[:k]).T
+    else:
+        if corr_vectors is None:  # the svd of the standardised rows
+            corr_stds, corr_vectors = rows.centred_svd(
+                mean, scale, divisor=np.where(live, spread, 1.0)
+            )
+            corr_vectors = corr_vectors[live]
+        K = np.zeros((k, p))
+        signs = np.where(corr_vectors[0, :k] < 0, -1.0, 1.0)
+        K[:, live] = (corr_vectors[:, :k] * signs / corr_stds[:k]).T / d
+    return mean, K, rank, int(p - live.sum()), scale

@@ -25,7 +25,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from .. import _threads
-from .._dask_data import is_dask_array  # noqa: F401 (the metrics use it from here)
+from .._data import is_dask_array  # noqa: F401 (the metrics use it from here)
 from .._torch_utils import resolve_device
 
 _BLOCK_BYTES = 64 * 2**20
