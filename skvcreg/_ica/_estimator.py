@@ -91,16 +91,19 @@ default="unit-variance"
         ignored with a warning).
     whiten_solver : {"eigh", "svd"}, default="eigh"
         ``"eigh"`` diagonalises the covariance, reduced over row chunks in
-        float64 (memory independent of the rows); directions with a standard
-        deviation below about 1e-7 of the largest count as rank-deficient.
-        ``"svd"`` takes the SVD of the centred data in memory (float64), as
-        FastICA's default, and resolves weaker directions. Both drop directions
-        at the rounding level of the input's dtype.
+        float64 (memory independent of the rows). ``"svd"`` takes the SVD of
+        the centred data in memory (float64), as FastICA's default, and
+        resolves weaker directions. Both decide the rank on the standardised
+        columns (constant columns, and directions at the rounding level of the
+        input's dtype, are dropped with a warning that says why), so offsets,
+        units and the scale of ``X`` do not change it.
     w_init : array-like of shape (n_components, n_components), default=None
         Starting unmixing of the whitened data (as FastICA's ``w_init``), for
         instance ``components_ @ pinv(whitening_)`` of an earlier fit on
-        similar data. It replaces the first stage; the refinement and the
-        kernel screen still run.
+        similar data. As FastICA, it is symmetrically decorrelated first
+        (``(W W^T)^(-1/2) W``, a rotation); a singular or non-finite
+        ``w_init`` is an error. It replaces the first stage; the refinement
+        and the kernel screen still run.
     max_iter : int, default=20
         Maximum number of kernel sweeps over all pairs of components.
     tol : float, default=2e-3
@@ -110,7 +113,8 @@ default="unit-variance"
         converges when no entry of its update exceeds ``min(tol, 0.1 /
         sqrt(n_samples))``, or half that entry's own asymptotic standard error
         (larger between nearly Gaussian components, whose likelihood is nearly
-        flat). ``0`` runs ``max_iter`` sweeps and warns.
+        flat). ``0`` runs ``max_iter`` sweeps (and the refinement its full
+        number of steps) and warns, as FastICA does.
     projector_widths : tuple of int or "auto", default="auto"
         Widths of the random separable projector ``psi: R -> R^L``; ``L`` is the
         last width. Wider gives a finer kernel, so the kernel stage sees

@@ -214,7 +214,7 @@ def solve_rotation(
         (or the summed contrast stops falling); the sweeps converge when a global
         check sweep then rotates no pair by more than half a grid step, or when
         the polishing after it stops again (with two components, after the first
-        sweep's global search).
+        sweep's global search). ``0`` runs ``max_iter`` sweeps, not converged.
     n_angles : int, default=16
         Size of the global grid of angles searched for each pair.
     regularization : float, default=0.1
@@ -244,9 +244,9 @@ def _sweeps(Z, projector, max_iter, tol, n_angles, regularization, callback):
     no longer lowers the summed contrast by 0.1% (with many components on a
     subsample of rows the angles keep moving in the contrast's noise). Then one
     global sweep checks the solution: polishing can stop in a local minimum
-    that the first sweep, made from the identity, did not rule out (with 8
-    sources of Bach & Jordan's densities, about 1 mixture in 100 ended there,
-    at an error 7x the others). The check moves a pair only where its contrast
+    that the first sweep, made from the identity, did not rule out (as with
+    some mixtures of eight of Bach & Jordan's densities, at several times the
+    others' error). The check moves a pair only where its contrast
     drops by more than 10%; the sweeps have converged if it rotates no pair by
     more than the polishing stencil's step, and otherwise when the polishing
     that resumes from there stops again.

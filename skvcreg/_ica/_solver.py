@@ -54,15 +54,13 @@ __all__ = ["KERNEL_FIRST", "MIN_REFINE_ROWS", "solve_ica"]
 KERNEL_FIRST = 8  # components up to which the kernel stage sweeps all pairs first
 # Projector widths of projector_widths="auto": narrow where the kernel sweeps
 # only choose the basin the refinement starts in (it polishes the same
-# solution from either: equal errors at two and eight components), wide where
-# the contrast screens refined components or is itself the estimate (there
-# the narrow projector's errors were larger).
+# solution from either), wide where the contrast screens refined components or
+# is itself the estimate (there a narrow projector's errors are larger).
 _BASIN_WIDTHS = (16,)
 _CONTRAST_WIDTHS = (32,)
 # Grids of n_angles="auto": with the refinement the global searches only choose
-# basins (8 angles gave the errors of 12 at two, eight and 64 components);
-# without it the contrast's minimum is the estimate (at eight components 8
-# angles gave larger errors).
+# basins (a coarser grid loses nothing); without it the contrast's minimum is
+# the estimate, which a finer grid places better.
 _REFINED_ANGLES = 8
 _CONTRAST_ANGLES = 12
 MIN_REFINE_ROWS = 50  # fewer rows cannot fit a score: the kernel stage alone
@@ -83,8 +81,8 @@ _SCREEN_ANGLE = 0.1
 # to max_iter without lowering the error.
 _SAMPLING_TOL = 0.5
 # Iterations of the FastICA start: it only has to land in the sources' basin,
-# the refinement goes on from there; run to FastICA's own tolerance it was most
-# of a fit beyond eight components.
+# the refinement goes on from there; run to FastICA's own tolerance it would
+# dominate the time of a fit beyond eight components.
 _START_ITER = 25
 
 
@@ -139,7 +137,7 @@ def _screen_threshold(m):
 
 
 # Nothing here is differentiated: inference mode skips autograd's bookkeeping,
-# a tenth of a small fit's time (its cost is per operation, not per entry).
+# whose cost is per operation, not per entry (a small fit runs many small ones).
 @torch.inference_mode()
 @_one_thread_when_small
 def solve_ica(
@@ -231,9 +229,6 @@ def solve_ica(
     """
     n = X.shape[0]
     m = whitening.shape[0]
-    device = X.device
-    K = whitening.to(device=device, dtype=torch.float64)
-    mean = None if mean is None else mean.to(device=device, dtype=torch.float64)
     refine = refine and n >= MIN_REFINE_ROWS
     kernel_first = not refine or m <= KERNEL_FIRST
     if isinstance(projector_widths, str):  # "auto"
@@ -241,125 +236,189 @@ def solve_ica(
         projector_widths = _BASIN_WIDTHS if basin_only else _CONTRAST_WIDTHS
     if isinstance(n_angles, str):  # "auto"
         n_angles = _REFINED_ANGLES if refine else _CONTRAST_ANGLES
-    proj = SeparableRandomProjector(
-        tuple(projector_widths),
-        kind=projector,
-        bandwidths=bandwidths,
+    problem = _Problem(
+        X,
+        whitening,
+        mean,
+        SeparableRandomProjector(
+            tuple(projector_widths),
+            kind=projector,
+            bandwidths=bandwidths,
+            generator=generator,
+            dtype=torch.float32,
+        ).to(X.device),
+        max_samples=max_samples,
+        tol=tol,
+        n_angles=n_angles,
+        regularization=regularization,
         generator=generator,
-        dtype=torch.float32,
-    ).to(device)
-    # A dask array's rows are read once for a random subset held in memory
-    # (at most a fixed number of bytes): every stage but the last on all rows
-    # draws its rows from it, so the array is read once more per final step.
-    held = hold_rows(X, generator)
-    n_held = held.shape[0]
-    if n_held == n:  # all of it fits: the rest is in memory
-        X = held
-    # The rows the kernel contrast sees, centred (float32), and white.
-    kernel_rows = _rows(n_held, max_samples, generator, device)
-    centred = centred_rows(
-        held, mean, slice(None) if kernel_rows is None else kernel_rows
+        callback=callback,
     )
-    white = (centred.double() @ K.T).float()
-    info = {
-        "converged": True,
-        "n_iter": 0,
-        "n_refine_iter": 0,
-        "loss_curve": [],
-        "n_screened": 0,
-        "projector_widths": tuple(projector_widths),
-        "n_angles": n_angles,
-    }
-
-    def report(stage):
-        if callback is None:
-            return None
-        return lambda step, *values: callback(stage, step, values[0])
-
-    # A tenth of the sampling error of an entry of the unmixing: stopping
-    # there costs no accuracy, and finer steps only follow the scores' noise.
-    refine_tol = min(tol, 0.1 / math.sqrt(n))
-
-    def polish(U):
-        """Refine on growing random subsets of rows, ten times larger each time,
-        then on all rows. A subset's stage stops once its steps are within its
-        own sampling error (it only brings the next stage near its solution,
-        and leaves alone components already there); only the last stage's
-        convergence is reported."""
-        size = _START_ROWS
-        while True:
-            rows = _rows(n_held, size, generator, device) if size < n_held else None
-            last = rows is None and (held is X or size > n_held)
-            data, fit_data = X if rows is None else held[rows], None
-            if rows is None and not last:  # the held rows of a dask array
-                data, size = held, n_held
-            elif last and held is not X:  # the scores of the last stage
-                fit_rows = _rows(n_held, _START_ROWS, generator, device)
-                fit_data = held if fit_rows is None else held[fit_rows]
-            U, result = refine_unmixing(
-                data,
-                U,
-                center=mean,
-                tol=refine_tol if last else _SUBSET_TOL / math.sqrt(size),
-                # tol=0 asks for every step (and warns): no other rule stops.
-                sampling_tol=_SAMPLING_TOL if last and tol > 0 else None,
-                fit_data=fit_data,
-                generator=generator,
-                callback=report("refine"),
-            )
-            info["n_refine_iter"] += result["n_iter"]
-            if last:
-                info["converged"] &= result["converged"]
-                return U
-            size *= 10
-
-    U = None
-    if w_init is not None:
-        U = w_init.to(device=device, dtype=torch.float64) @ K
-    elif not kernel_first and held is X and n * m <= _FASTICA_ENTRIES:
-        # FastICA needs every row: on 20,000 or 50,000 of the 10^5 rows of a
-        # simulated 64-channel recording it did not converge (Amari x100 960
-        # and 423, against 82 on all rows).
-        U = _fastica_start(centred_rows(X, mean).double() @ K.T, generator) @ K
-        if callback is not None:
-            callback("start", 1, None)
-    elif kernel_first:
-        W, sweeps = solve_rotation(
-            white,
-            proj,
-            max_iter=max_iter,
-            tol=tol,
-            n_angles=n_angles,
-            regularization=regularization,
-            callback=report("sweep"),
-        )
-        info.update(
-            converged=sweeps["converged"],
-            n_iter=sweeps["n_iter"],
-            loss_curve=sweeps["loss_curve"],
-        )
-        U = W @ K
+    U, info = _start(problem, w_init, kernel_first, refine, max_iter)
+    info.update(
+        n_refine_iter=0,
+        n_screened=0,
+        projector_widths=tuple(projector_widths),
+        n_angles=n_angles,
+    )
     if not refine:
         return U, info
-    U = polish(K if U is None else U)
+    U, steps, converged = _polish(problem, problem.K if U is None else U)
+    info["n_refine_iter"] += steps
+    info["converged"] &= converged
     if kernel_first and w_init is None:
         return U, info
+    U, steps, converged, n_screened = _screen(problem, U)
+    info["n_refine_iter"] += steps
+    info["converged"] &= converged
+    info["n_screened"] = n_screened
+    return U, info
+
+
+class _Problem:
+    """What every stage of :func:`solve_ica` reads: the rows (held in memory,
+    or a dask array's blocks with a random subset of them held), the mean and
+    whitening on their device, the projector, the kernel stage's rows centred
+    and white, and the options."""
+
+    def __init__(self, X, whitening, mean, projector, **options):
+        self.__dict__.update(options)
+        device = X.device
+        self.K = whitening.to(device=device, dtype=torch.float64)
+        self.mean = None if mean is None else mean.to(device, torch.float64)
+        self.projector = projector
+        self.n = X.shape[0]
+        # A dask array's rows are read once for a random subset held in memory
+        # (at most a fixed number of bytes): every stage but the last on all
+        # rows draws its rows from it, so the array is read once more per final
+        # step.
+        self.held = hold_rows(X, self.generator)
+        self.n_held = self.held.shape[0]
+        self.X = self.held if self.n_held == self.n else X  # all of it fits
+        # The rows the kernel contrast sees, centred (float32), and white.
+        rows = _rows(self.n_held, self.max_samples, self.generator, device)
+        self.centred = centred_rows(
+            self.held, self.mean, slice(None) if rows is None else rows
+        )
+        self.white = (self.centred.double() @ self.K.T).float()
+        # A tenth of the sampling error of an entry of the unmixing: stopping
+        # there costs no accuracy, and finer steps only follow the scores' noise.
+        self.refine_tol = min(self.tol, 0.1 / math.sqrt(self.n))
+
+    def report(self, stage):
+        """The callback of one stage, as ``(step, value, ...)``, or None."""
+        if self.callback is None:
+            return None
+        return lambda step, *values: self.callback(stage, step, values[0])
+
+
+def _start(problem, w_init, kernel_first, refine, max_iter):
+    """The first unmixing of ``X - mean`` (or ``None``: the whitening) and the
+    kernel sweeps' ``info``: ``w_init``, else FastICA on all white rows (more
+    than :data:`KERNEL_FIRST` components, in memory), else the kernel sweeps
+    over all pairs (none when the refinement starts from the white data)."""
+    info = {"converged": True, "n_iter": 0, "loss_curve": []}
+    K, X = problem.K, problem.X
+    n, m = problem.n, K.shape[0]
+    if w_init is not None:
+        return w_init.to(device=K.device, dtype=torch.float64) @ K, info
+    if not kernel_first and problem.held is X and n * m <= _FASTICA_ENTRIES:
+        # FastICA needs every row: on a fraction of the rows of a simulated
+        # 64-channel recording it did not converge.
+        white = centred_rows(X, problem.mean).double() @ K.T
+        U = _fastica_start(white, problem.generator) @ K
+        if problem.callback is not None:
+            problem.callback("start", 1, None)
+        return U, info
+    if not kernel_first:
+        return None, info
+    W, sweeps = solve_rotation(
+        problem.white,
+        problem.projector,
+        max_iter=max_iter,
+        tol=problem.tol,
+        n_angles=problem.n_angles,
+        regularization=problem.regularization,
+        callback=problem.report("sweep"),
+    )
+    info.update(
+        converged=sweeps["converged"],
+        n_iter=sweeps["n_iter"],
+        loss_curve=sweeps["loss_curve"],
+    )
+    return W @ K, info
+
+
+def _polish(problem, U):
+    """Refine ``U`` on growing random subsets of rows, ten times larger each
+    time, then on all rows; returns it, the steps run and whether the last
+    stage converged.
+
+    A subset's stage stops once its steps are within its own sampling error
+    (it only brings the next stage near its solution, and leaves alone
+    components already there); only the last stage's convergence is reported.
+    """
+    X, held, n_held = problem.X, problem.held, problem.n_held
+    generator, device = problem.generator, problem.K.device
+    size, steps = _START_ROWS, 0
+    while True:
+        rows = _rows(n_held, size, generator, device) if size < n_held else None
+        last = rows is None and (held is X or size > n_held)
+        data, fit_data = X if rows is None else held[rows], None
+        if rows is None and not last:  # the held rows of a dask array
+            data, size = held, n_held
+        elif last and held is not X:  # the scores of the last stage
+            fit_rows = _rows(n_held, _START_ROWS, generator, device)
+            fit_data = held if fit_rows is None else held[fit_rows]
+        U, result = refine_unmixing(
+            data,
+            U,
+            center=problem.mean,
+            tol=problem.refine_tol if last else _SUBSET_TOL / math.sqrt(size),
+            # tol=0 asks for every step (and warns): no other rule stops.
+            sampling_tol=_SAMPLING_TOL if last and problem.tol > 0 else None,
+            fit_data=fit_data,
+            generator=generator,
+            callback=problem.report("refine"),
+        )
+        steps += result["n_iter"]
+        if last:
+            return U, steps, result["converged"]
+        size *= 10
+
+
+def _screen(problem, U):
+    """The kernel contrast of every pair of the refined components at once;
+    the pairs still dependent beyond what independence explains get the kernel
+    stage's global search and a new refinement (at most
+    :data:`_SCREEN_ROUNDS` times). Returns the unmixing, the refinement steps,
+    whether every refinement converged and the number of pairs searched."""
+    m = U.shape[0]
     threshold = _screen_threshold(m)
+    steps, converged, n_screened = 0, True, 0
     for screen in range(1, _SCREEN_ROUNDS + 1):
-        Y = centred @ U.T.float()
+        Y = problem.centred @ U.T.float()
         Y = Y / Y.std(dim=0, keepdim=True)
-        _, z = all_pair_contrasts(Y, proj, regularization=regularization)
+        _, z = all_pair_contrasts(
+            Y, problem.projector, regularization=problem.regularization
+        )
         rounds = dependent_pairs(z, threshold)
         n_pairs = sum(len(r) for r in rounds)
-        if callback is not None:
-            callback("screen", screen, n_pairs)
+        if problem.callback is not None:
+            problem.callback("screen", screen, n_pairs)
         if not rounds:
             break
         R, largest = rotate_pairs(
-            Y, rounds, proj, n_angles=n_angles, regularization=regularization
+            Y,
+            rounds,
+            problem.projector,
+            n_angles=problem.n_angles,
+            regularization=problem.regularization,
         )
-        info["n_screened"] += n_pairs
+        n_screened += n_pairs
         if largest < _SCREEN_ANGLE:  # no pair left its basin
             break
-        U = polish(R @ U)
-    return U, info
+        U, more, polished = _polish(problem, R @ U)
+        steps += more
+        converged &= polished
+    return U, steps, converged, n_screened
