@@ -352,3 +352,21 @@ def test_embedder_refit_whose_augmentation_raises_keeps_the_fit(mixture):
     before["augmentation"] = None
     _assert_same_state({k: v for k, v in before.items()}, model)
     assert_array_equal(model.transform(X), expected)
+
+
+def test_embedder_failed_dask_refit_of_another_width_keeps_the_fit(mixture):
+    X, _, _ = mixture
+    model = VCRegEmbedder(n_components=4, max_epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    expected = model.transform(X)
+    before = _state(model)
+    bad = np.c_[X, X[:, :1]]
+    bad[500, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.fit(da.from_array(bad, chunks=(250, 4)))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.partial_fit(np.full((10, 3), np.nan))
+    _assert_same_state(before, model)
+    assert_array_equal(model.transform(X), expected)
