@@ -370,3 +370,15 @@ def test_embedder_failed_dask_refit_of_another_width_keeps_the_fit(mixture):
         model.partial_fit(np.full((10, 3), np.nan))
     _assert_same_state(before, model)
     assert_array_equal(model.transform(X), expected)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [(np.ones((10, 3)), "rank 0"), (np.c_[np.ones(10), np.full(10, np.nan)], "NaN")],
+)
+def test_failed_first_fit_sets_nothing(X, match):
+    # Before: validate_data set n_features_in_ before the rank was known.
+    ica = VCRegICA()
+    with pytest.raises(ValueError, match=match):
+        ica.fit(X)
+    assert vars(ica) == vars(VCRegICA())
