@@ -1,6 +1,7 @@
 """A separation certificate for any linear ICA: how well each component can be
 trusted, from the data and the unmixing alone."""
 
+import functools
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -11,7 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..datasets import cramer_rao_bound
-from ._engine import is_dask_array, subsample_rows
+from ._engine import is_dask_array, single_threaded, subsample_rows
 from ._independence_tests import _adjust
 
 __all__ = ["SeparationCertificate", "separation_certificate"]
@@ -44,8 +45,11 @@ class SeparationCertificate:
     interference_db : ndarray of shape (n_components,)
         ``10 log10(interference)``: -30 means a leak of 0.1% of the variance.
     non_identifiable : ndarray of shape (n_components, n_components), dtype bool
-        Symmetric: pairs with ``gain_sd`` above ``max_sd`` in either direction,
-        too close to two Gaussians to be told apart with ``n_samples`` rows.
+        Symmetric: pairs too close to two Gaussians to be told apart with
+        ``n_samples`` rows: their predicted sd exceeds ``max_sd`` in either
+        direction when each ``J`` is lowered by the noise of its estimate
+        (the excess over 1 that the estimate reaches on Gaussian data of
+        ``n_rows`` rows), so that two Gaussians are flagged at any ``n``.
     pvalues : ndarray of shape (n_components, n_components) or None
         Symmetric p-values (adjusted by ``correction``) of the hypothesis that
         two components are independent, 0 on the diagonal; ``None`` when the
@@ -183,6 +187,19 @@ def _dependence_pvalues(Y):
     return pvalues
 
 
+@functools.cache
+def _gaussian_excess(n_rows):
+    """How far above 1 the estimate of ``J`` goes for Gaussian data of
+    ``n_rows`` rows: the largest ``J - 1`` of 16 Gaussian columns (a fixed draw,
+    so the same for every call); below it a ``J`` cannot be told from a
+    Gaussian's."""
+    from .._ica._refine import fisher_information
+
+    Z = np.random.default_rng(0).standard_normal((16, n_rows))
+    with single_threaded():
+        return float(fisher_information(torch.from_numpy(Z)).max()) - 1.0
+
+
 def _adjusted(pvalues, correction):
     """The off-diagonal p-values adjusted over the ``m (m - 1) / 2`` pairs."""
     m = pvalues.shape[0]
@@ -255,8 +272,9 @@ def separation_certificate(
         Multiple-testing adjustment over the pairs: Holm (family-wise error),
         Benjamini-Hochberg (false discovery rate) or none.
     max_sd : float, default=0.1
-        Pairs whose predicted ``gain_sd`` exceeds ``max_sd`` (a leak of 1% of
-        the variance at the default) are ``non_identifiable``.
+        Pairs whose predicted standard deviation exceeds ``max_sd`` (a leak of
+        1% of the variance at the default), with each ``J`` lowered by the
+        noise of its estimate, are ``non_identifiable``.
     random_state : int, RandomState instance or None, default=None
         Draws the rows when ``n_samples > n_rows``; ``None`` takes evenly
         spaced rows.
@@ -322,13 +340,18 @@ def separation_certificate(
     # Imported here: the ICA package imports the metrics.
     from .._ica._refine import fisher_information
 
-    J = fisher_information(torch.from_numpy(Y)).numpy()
+    with single_threaded():  # short passes over small arrays
+        J = fisher_information(torch.from_numpy(Y)).numpy()
     variance = cramer_rao_bound(J, n)
     gain_sd = np.sqrt(variance)
     interference = variance.sum(axis=1)
     with np.errstate(divide="ignore"):
         interference_db = 10.0 * np.log10(interference)
-    non_identifiable = (gain_sd > max_sd) | (gain_sd > max_sd).T
+    # Flagged with each J lowered by its noise: a pair of Gaussians whose J
+    # came out above 1 by chance stays flagged at any n.
+    lowered = np.maximum(J - _gaussian_excess(Y.shape[1]), 1.0)
+    beyond = cramer_rao_bound(lowered, n) > max_sd**2
+    non_identifiable = beyond | beyond.T
     pvalues = dependent = None
     if test:
         pvalues = _adjusted(_dependence_pvalues(Y), correction)

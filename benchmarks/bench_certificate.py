@@ -1,0 +1,284 @@
+"""Benchmark of the separation certificate (skvcreg.metrics.separation_certificate
+and VCRegICA.certificate_): is the predicted precision right, are the flags right,
+and what does it cost.
+
+Checks, each printed with its target:
+
+- ``calibration``: random Bach-Jordan mixtures (densities drawn from a-r); the
+  observed gain ``G = components_ @ A`` of VCRegICA (matched to the sources,
+  rows scaled to a unit diagonal) against the certificate's ``gain_sd``: the
+  ratio of the observed RMS of the off-diagonal entries to the RMS of the
+  predicted sd, over all pairs and per density of the component (target
+  0.8-1.25);
+- ``gaussian``: mixtures with 2-4 Gaussian (or Bach-Jordan (i)) sources among
+  non-Gaussian ones: the fraction of Gaussian-like pairs flagged
+  non-identifiable (target 1) and of other pairs (target <= 0.05);
+- ``unfinished``: FastICA and Picard on mixtures of (j) and (q) sources, where
+  their contrasts fail: are their worst components flagged dependent (Holm,
+  level 0.01), and VCRegICA's not;
+- ``stability``: on the simulated recording (benchmarks/_recording.py),
+  Spearman correlation between each component's predicted interference and
+  its split-half instability (target >= 0.6);
+- ``cost``: the certificate against VCRegICA's fit at m=64, n=10^5 (target
+  <= 5%), and separation_certificate at m=128, n=10^6 (target <= 10 s).
+
+Run ``python benchmarks/bench_certificate.py`` (all checks, scaled down: see
+``--help``); ``--draws 100 --large-draws 5`` for the issue's sizes.
+"""
+
+import argparse
+import platform
+import time
+from collections import defaultdict
+
+import numpy as np
+import scipy
+import sklearn
+import torch
+from scipy import stats
+from sklearn.decomposition import FastICA
+
+import skvcreg
+from skvcreg import VCRegICA
+from skvcreg.datasets import make_ica_mixture, make_sources
+from skvcreg.metrics import match_sources, separation_certificate
+
+try:
+    from picard import picard
+except ImportError:  # the benchmark extra
+    picard = None
+
+BACH_JORDAN = "abcdefghijklmnopqr"
+
+
+def _matched_gain(components, A, S_true=None):
+    """The gain ``G = components @ A`` with its rows permuted to the sources
+    (Hungarian matching on |G| normalised per row) and scaled to a unit
+    diagonal; returns ``(G, order)`` with ``order[j]`` the component matched to
+    source ``j``."""
+    from scipy.optimize import linear_sum_assignment
+
+    G = components @ A
+    weight = np.abs(G) / np.abs(G).max(axis=1, keepdims=True)
+    rows, cols = linear_sum_assignment(-weight)
+    order = np.empty(A.shape[1], dtype=int)
+    order[cols] = rows
+    G = G[order]
+    return G / np.diag(G)[:, None], order
+
+
+def _ratio(observed, predicted):
+    return np.sqrt(np.mean(np.square(observed)) / np.mean(np.square(predicted)))
+
+
+def calibration(m, n, draws, seed):
+    """Observed RMS leak of VCRegICA over the certificate's predicted sd."""
+    observed, predicted, by_density = [], [], defaultdict(lambda: ([], []))
+    fit_times, cert_times = [], []
+    rng = np.random.default_rng(seed)
+    for draw in range(draws):
+        names = list(rng.choice(list(BACH_JORDAN), size=m))
+        X, S, A = make_ica_mixture(names, n_samples=n, random_state=seed + draw)
+        A = A * S.std(axis=0)  # the gain of unit-variance sources
+        start = time.perf_counter()
+        ica = VCRegICA(random_state=draw).fit(X)
+        fit_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        separation_certificate(X, ica.components_, test=False, random_state=draw)
+        cert_times.append(time.perf_counter() - start)
+        G, order = _matched_gain(ica.components_, A)
+        sd = ica.certificate_.gain_sd[np.ix_(order, order)]
+        off = ~np.eye(m, dtype=bool)
+        finite = np.isfinite(sd) & off
+        observed.append(G[finite])
+        predicted.append(sd[finite])
+        for i, name in enumerate(names):
+            keep = finite[i]
+            by_density[name][0].append(G[i, keep])
+            by_density[name][1].append(sd[i, keep])
+    total = _ratio(np.concatenate(observed), np.concatenate(predicted))
+    print(
+        f"calibration m={m} n={n} draws={draws}: observed RMS leak / predicted sd "
+        f"= {total:.3f} over {np.concatenate(observed).size} entries (target "
+        "0.8-1.25)"
+    )
+    ratios = {
+        name: _ratio(np.concatenate(o), np.concatenate(p))
+        for name, (o, p) in sorted(by_density.items())
+    }
+    print(
+        "  per density of the component: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+    )
+    inside = np.mean([0.8 <= v <= 1.25 for v in ratios.values()])
+    print(f"  densities within 0.8-1.25: {inside:.0%}")
+    print(
+        f"  median fit {np.median(fit_times):.2f} s, certificate "
+        f"{np.median(cert_times) * 1e3:.0f} ms "
+        f"({np.median(cert_times) / np.median(fit_times):.1%} of the fit)"
+    )
+    return total, ratios
+
+
+def gaussian_flags(n, draws, seed, near="gaussian"):
+    """Fraction of Gaussian-like pairs flagged non-identifiable, and of others."""
+    like, other = [], []
+    rng = np.random.default_rng(seed)
+    for draw in range(draws):
+        k = int(rng.integers(2, 5))
+        names = [near] * k + list(rng.choice(list("abdfgjkmpq"), size=8 - k))
+        X, S, A = make_ica_mixture(names, n_samples=n, random_state=seed + draw)
+        ica = VCRegICA(random_state=draw).fit(X)
+        _, order = _matched_gain(ica.components_, A * S.std(axis=0))
+        flags = ica.certificate_.non_identifiable[np.ix_(order, order)]
+        upper = np.triu_indices(8, k=1)
+        gaussian = np.array([name == near for name in names])
+        both = (gaussian[:, None] & gaussian[None, :])[upper]
+        like.append(flags[upper][both])
+        other.append(flags[upper][~both])
+    like, other = np.concatenate(like), np.concatenate(other)
+    print(
+        f"non-identifiable flags, {near} sources, n={n}, {draws} mixtures: "
+        f"{like.mean():.0%} of {like.size} {near} pairs (target 100%), "
+        f"{other.mean():.1%} of {other.size} other pairs (target <= 5%)"
+    )
+    return like.mean(), other.mean()
+
+
+def _fastica(X, seed):
+    return FastICA(whiten="unit-variance", random_state=seed).fit(X).components_
+
+
+def _picard(X, seed):
+    K, W, _ = picard(X.T, ortho=False, extended=True, random_state=seed)
+    return W @ K
+
+
+def unfinished(n, draws, seed, m=4):
+    """Dependent flags on the worst-separated components of FastICA and
+    Picard, and on VCRegICA's, for mixtures of (j) and (q) sources."""
+    methods = {"VCRegICA": lambda X, s: VCRegICA(random_state=s).fit(X).components_}
+    methods["FastICA"] = _fastica
+    if picard is not None:
+        methods["Picard"] = _picard
+    counts = {name: defaultdict(int) for name in methods}
+    for draw in range(draws):
+        names = ["j", "q"] * (m // 2)
+        X, S, A = make_ica_mixture(names, n_samples=n, random_state=seed + draw)
+        A = A * S.std(axis=0)
+        for name, fit in methods.items():
+            W = fit(X, draw)
+            G, order = _matched_gain(W, A)
+            cert = separation_certificate(X, W, random_state=draw)
+            leak = np.sqrt(np.sum(np.square(G), axis=1) - 1.0)  # per source
+            bad = leak > 0.2  # visibly mixed: over 4% of the variance leaked
+            flagged = cert.dependent_components[order]
+            counts[name]["mixed"] += int(bad.sum())
+            counts[name]["mixed flagged"] += int((bad & flagged).sum())
+            counts[name]["clean"] += int((~bad).sum())
+            counts[name]["clean flagged"] += int((~bad & flagged).sum())
+    print(
+        f"unfinished separations, {m} sources (j, q), n={n}, {draws} mixtures "
+        "(mixed: RMS leak > 0.2; flag: dependent at 0.01, Holm):"
+    )
+    for name, c in counts.items():
+        print(
+            f"  {name}: {c['mixed flagged']}/{c['mixed']} mixed components "
+            f"flagged, {c['clean flagged']}/{c['clean']} clean ones flagged"
+        )
+    return counts
+
+
+def stability(m, n, seed, n_halves=2):
+    """Spearman correlation of predicted interference and split-half
+    instability on the simulated recording."""
+    from _recording import make_recording
+
+    X, S, A = make_recording(m, n, random_state=seed)
+    ica = VCRegICA(random_state=seed).fit(X)
+    reference = ica.transform(X)
+    distance = np.zeros(m)
+    for half in range(n_halves):
+        rows = slice(half * (n // n_halves), (half + 1) * (n // n_halves))
+        part = VCRegICA(random_state=seed).fit(X[rows]).transform(X)
+        match = match_sources(reference, part)
+        distance[match.permutation] += 1.0 - match.correlations  # hmm
+    instability = distance / n_halves
+    rho = stats.spearmanr(ica.certificate_.interference, instability).statistic
+    print(
+        f"stability, simulated recording m={m} n={n}: Spearman(predicted "
+        f"interference, split-half instability) = {rho:.2f} (target >= 0.6)"
+    )
+    return rho
+
+
+def cost(seed):
+    """The certificate's cost at the issue's sizes."""
+    X, _, _ = make_ica_mixture(64, n_samples=100_000, random_state=seed)
+    start = time.perf_counter()
+    ica = VCRegICA(random_state=seed).fit(X)
+    fit = time.perf_counter() - start
+    start = time.perf_counter()
+    separation_certificate(X, ica.components_, test=False, random_state=seed)
+    certificate = time.perf_counter() - start
+    print(
+        f"cost m=64 n=1e5: fit {fit:.1f} s, certificate (no test) "
+        f"{certificate * 1e3:.0f} ms = {certificate / fit:.1%} of the fit "
+        "(target <= 5%)"
+    )
+    rng = np.random.default_rng(seed)
+    S = rng.laplace(size=(1_000_000, 128))
+    W = np.linalg.qr(rng.standard_normal((128, 128)))[0]
+    X = S @ W
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        separation_certificate(X, W, random_state=seed)
+        times.append(time.perf_counter() - start)
+    print(
+        f"cost m=128 n=1e6: separation_certificate with the test "
+        f"{np.median(times):.1f} s (median of 3; target <= 10 s)"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=20, help="m=8 calibration")
+    parser.add_argument("--large-draws", type=int, default=1, help="m=64 n=1e5")
+    parser.add_argument("--flag-draws", type=int, default=10)
+    parser.add_argument("--unfinished-draws", type=int, default=10)
+    parser.add_argument("--recording-channels", type=int, default=16)
+    parser.add_argument("--recording-samples", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--checks",
+        default="calibration,gaussian,unfinished,stability,cost",
+        help="comma-separated subset",
+    )
+    args = parser.parse_args(argv)
+    print(
+        f"# skvcreg {skvcreg.__version__}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), numpy {np.__version__}, scipy "
+        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, picard "
+        f"{'absent' if picard is None else 'present'}"
+    )
+    print(f"# {platform.processor() or platform.machine()}, {platform.system()}")
+    print(f"# {vars(args)}")
+    checks = args.checks.split(",")
+    if "calibration" in checks:
+        calibration(8, 4000, args.draws, args.seed)
+        if args.large_draws:
+            calibration(64, 100_000, args.large_draws, args.seed)
+    if "gaussian" in checks:
+        gaussian_flags(4000, args.flag_draws, args.seed, "gaussian")
+        gaussian_flags(4000, args.flag_draws, args.seed, "i")
+    if "unfinished" in checks:
+        unfinished(4000, args.unfinished_draws, args.seed)
+    if "stability" in checks:
+        stability(args.recording_channels, args.recording_samples, args.seed)
+    if "cost" in checks:
+        cost(args.seed)
+
+
+if __name__ == "__main__":
+    main()
