@@ -106,11 +106,10 @@ def test_gaussian_pair_is_non_identifiable():
     expected[0, 1] = expected[1, 0] = True
     assert_array_equal(cert.non_identifiable, expected)
     assert_array_equal(cert.non_identifiable_components, [1, 1, 0, 0, 0])
-    assert np.all(cert.gain_sd[0, 1:][1:] < 0.05)
+    assert np.all(cert.gain_sd[:2, 2:] < 0.05)  # a Gaussian beside the others
     # Two Gaussians are flagged at any level (their J cannot be told from 1);
-    # a level below the two Laplace sources' sd (sqrt(2 / (3 n)) = 0.013, above
-    # their sd with the uniform)
-    # flags their pair too.
+    # a level below the Laplace pair's sd (sqrt(2 / (3 n)) = 0.013) and above
+    # its sd with the uniform flags that pair too.
     looser = separation_certificate(S, np.eye(5), max_sd=1e3, test=False)
     assert_array_equal(looser.non_identifiable, expected)
     stricter = separation_certificate(S, np.eye(5), max_sd=0.012, test=False)
