@@ -241,3 +241,99 @@ def test_vcregica_certificate_with_dask_input():
         ica.certificate_,
         separation_certificate(X, ica.components_, test=False, random_state=0),
     )
+
+
+def _flagged_certificate():
+    rng = np.random.default_rng(0)
+    S = np.c_[rng.standard_normal((3000, 2)), rng.laplace(size=(3000, 4))]
+    unmixing = np.eye(6)
+    unmixing[2:4, 2:4] = _rotation(0.4)
+    return separation_certificate(S, unmixing, random_state=0)
+
+
+def test_display_colours_follow_the_flags():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skvcreg.plotting import SeparationCertificateDisplay
+
+    cert = _flagged_certificate()
+    display = SeparationCertificateDisplay.from_certificate(
+        cert, component_names=list("abcdef")
+    )
+    assert display.colors_ == ["non_identifiable"] * 2 + ["dependent"] * 2 + ["ok"] * 2
+    heights = [bar.get_y() + bar.get_height() for bar in display.bars_]
+    assert_allclose(heights, cert.interference_db)
+    labels = [t.get_text() for t in display.ax_.get_xticklabels()]
+    assert labels == list("abcdef")
+    legend = [t.get_text() for t in display.ax_.get_legend().get_texts()]
+    assert legend == [
+        "separated",
+        "non-identifiable pair",
+        "still dependent (unfinished)",
+    ]
+    matplotlib.pyplot.close("all")
+
+
+def test_display_infinite_interference_and_many_components():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skvcreg.plotting import SeparationCertificateDisplay
+
+    m = 128
+    db = np.full(m, -30.0)
+    db[:2] = np.inf
+    flags = np.zeros((m, m), dtype=bool)
+    flags[0, 1] = flags[1, 0] = True
+    cert = SeparationCertificate(
+        fisher_information=np.ones(m),
+        gain_sd=np.zeros((m, m)),
+        interference=10 ** (db / 10),
+        interference_db=db,
+        non_identifiable=flags,
+        pvalues=None,
+        dependent=None,
+        n_samples=1000,
+        n_rows=1000,
+        max_sd=0.1,
+        level=None,
+        correction=None,
+    )
+    display = SeparationCertificateDisplay(cert).plot()
+    assert display.bars_[0].get_hatch() == "//"
+    assert display.bars_[2].get_hatch() is None
+    top = display.ax_.get_ylim()[1]
+    assert display.bars_[0].get_y() + display.bars_[0].get_height() == top
+    # Every 4th of 128 components labelled.
+    assert len(display.ax_.get_xticklabels()) == 32
+    matplotlib.pyplot.close("all")
+
+
+def test_display_from_estimator_and_errors():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.decomposition import FastICA
+
+    from skvcreg.plotting import SeparationCertificateDisplay
+
+    X, _, _ = make_ica_mixture(["b", "b", "c"], n_samples=2000, random_state=0)
+    ica = FastICA(whiten="unit-variance", random_state=0).fit(X)
+    display = SeparationCertificateDisplay.from_estimator(ica, X, random_state=0)
+    labels = [t.get_text() for t in display.ax_.get_xticklabels()]
+    assert labels == ["fastica0", "fastica1", "fastica2"]
+    _assert_same(
+        display.certificate,
+        separation_certificate(X, ica.components_, random_state=0),
+    )
+    with pytest.raises(ValueError, match="3 components but 2 component_names"):
+        SeparationCertificateDisplay(
+            display.certificate, component_names=["a", "b"]
+        ).plot()
+    with pytest.raises(TypeError, match="must be a SeparationCertificate"):
+        SeparationCertificateDisplay(np.zeros(3)).plot()
+    matplotlib.pyplot.close("all")
