@@ -8,7 +8,11 @@ from scipy import integrate, stats
 
 from skvcreg import VCRegICA
 from skvcreg.datasets import cramer_rao_bound, make_ica_mixture
-from skvcreg.metrics import SeparationCertificate, separation_certificate
+from skvcreg.metrics import (
+    SeparationCertificate,
+    match_sources,
+    separation_certificate,
+)
 
 FIELDS = (
     "fisher_information",
@@ -337,3 +341,39 @@ def test_display_from_estimator_and_errors():
     with pytest.raises(TypeError, match="must be a SeparationCertificate"):
         SeparationCertificateDisplay(np.zeros(3)).plot()
     matplotlib.pyplot.close("all")
+
+
+def test_separation_stability_sees_the_gaussian_pair():
+    from sklearn.decomposition import FastICA
+
+    from skvcreg.metrics import separation_stability
+
+    X, S, A = make_ica_mixture(
+        ["b", "b", "c", "gaussian", "gaussian"], n_samples=6000, random_state=0
+    )
+    ica = FastICA(whiten="unit-variance", random_state=0).fit(X)
+    stability = separation_stability(ica, X)
+    assert stability.shape == (5,)
+    assert np.all((stability >= 0) & (stability <= 1 + 1e-12))
+    # The two Gaussian components (matched by their correlation with the
+    # Gaussian sources) are the two least stable ones, and the certificate
+    # flags their pair.
+    match = match_sources(S, ica.transform(X))
+    gaussian = match.permutation[3:]
+    assert set(np.argsort(stability)[:2]) == set(gaussian)
+    assert np.all(np.delete(stability, gaussian) > 0.99)
+    cert = separation_certificate(X, ica.components_, test=False)
+    assert cert.non_identifiable[gaussian[0], gaussian[1]]
+    # An unfitted estimator is fitted on X first: same reference here.
+    unfitted = FastICA(whiten="unit-variance", random_state=0)
+    assert_allclose(separation_stability(unfitted, X), stability)
+
+
+def test_separation_stability_errors():
+    from skvcreg.metrics import separation_stability
+
+    X = np.random.default_rng(0).laplace(size=(120, 2))
+    with pytest.raises(ValueError, match="too few for 3 blocks"):
+        separation_stability(VCRegICA(), X, n_splits=3)
+    with pytest.raises(ValueError, match="'estimator' parameter"):
+        separation_stability(np.eye(2), X)
