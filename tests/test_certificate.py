@@ -232,6 +232,22 @@ def test_vcregica_certificate_from_the_fit():
     assert_array_equal(cert.non_identifiable, expected)
 
 
+def test_one_component_has_no_interference():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skvcreg.plotting import SeparationCertificateDisplay
+
+    X = np.random.default_rng(0).laplace(size=(500, 3))
+    cert = VCRegICA(n_components=1, random_state=0).fit(X).certificate_
+    assert_array_equal(cert.gain_sd, [[0.0]])
+    assert cert.interference_db[0] == -np.inf
+    display = SeparationCertificateDisplay.from_certificate(cert)
+    assert display.bars_[0].get_height() == 0 and display.bars_[0].get_hatch() is None
+    matplotlib.pyplot.close("all")
+
+
 def test_vcregica_certificate_none_below_50_rows():
     X = np.random.default_rng(0).laplace(size=(40, 2))
     assert VCRegICA(random_state=0).fit(X).certificate_ is None

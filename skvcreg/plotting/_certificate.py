@@ -137,12 +137,13 @@ class SeparationCertificateDisplay:
             )
         values = np.asarray(cert.interference_db, dtype=np.float64)
         finite = np.isfinite(values)
+        infinite = values == np.inf  # -inf: no other component to leak
         # Bars hang from a baseline 5 dB below the best component.
         bottom = (values[finite].min() if finite.any() else -40.0) - 5.0
         top = (values[finite].max() if finite.any() else bottom + 10.0) + 5.0
-        if not finite.all():
+        if infinite.any():
             top += 5.0
-        shown = np.where(finite, values, top)
+        shown = np.where(infinite, top, np.where(finite, values, bottom))
         self.colors_ = self._status()
         self.bars_ = ax.bar(
             np.arange(m),
@@ -151,8 +152,8 @@ class SeparationCertificateDisplay:
             color=[_COLOURS[s] for s in self.colors_],
             width=0.8,
         )
-        for bar, is_finite in zip(self.bars_, finite, strict=True):
-            if not is_finite:
+        for bar, is_infinite in zip(self.bars_, infinite, strict=True):
+            if is_infinite:
                 bar.set_hatch(_INFINITE_HATCH)
         ax.set_ylim(bottom, top)
         step = max(1, int(np.ceil(m / _MAX_LABELS)))
@@ -165,12 +166,12 @@ class SeparationCertificateDisplay:
             title = f"Separation certificate ({cert.n_samples} samples)"
         ax.set_title(title)
         if legend:
-            self._legend(ax, finite)
+            self._legend(ax, infinite.any())
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
 
-    def _legend(self, ax, finite):
+    def _legend(self, ax, any_infinite):
         from matplotlib.patches import Patch  # noqa: PLC0415 - optional dependency
 
         labels = {
@@ -183,7 +184,7 @@ class SeparationCertificateDisplay:
             for key, label in labels.items()
             if key in self.colors_
         ]
-        if not finite.all():
+        if any_infinite:
             handles.append(
                 Patch(
                     facecolor="white",
