@@ -455,15 +455,17 @@ default="unit-variance"
         if self.whiten == "arbitrary-variance":
             W /= np.sqrt(X.shape[0])
             self.whitening_ = (K / np.sqrt(X.shape[0])).astype(X.dtype)
-        self.components_ = W.astype(X.dtype)
-        self.mixing_ = linalg.pinv(self.components_, check_finite=False)
         # The precision of the fit (see the user guide, "Which components can I
-        # trust"); the score fit's rule of at least 50 rows.
-        self.certificate_ = (
+        # trust"); the score fit's rule of at least 50 rows. Before any
+        # assignment below, in case it raises.
+        certificate = (
             separation_certificate(X, W, test=False, random_state=self.random_state)
             if X.shape[0] >= 50
             else None
         )
+        self.components_ = W.astype(X.dtype)
+        self.mixing_ = linalg.pinv(self.components_, check_finite=False)
+        self.certificate_ = certificate
         return X
 
     @_fit_context(prefer_skip_nested_validation=True)
