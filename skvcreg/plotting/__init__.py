@@ -3,6 +3,7 @@
 matplotlib is an optional dependency, imported only when a display is drawn.
 """
 
+from ._certificate import SeparationCertificateDisplay
 from ._pairwise_independence import PairwiseIndependenceDisplay
 
-__all__ = ["PairwiseIndependenceDisplay"]
+__all__ = ["PairwiseIndependenceDisplay", "SeparationCertificateDisplay"]

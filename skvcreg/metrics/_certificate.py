@@ -1,0 +1,457 @@
+"""A separation certificate for any linear ICA: how well each component can be
+trusted, from the data and the unmixing alone."""
+
+import functools
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy import stats
+from sklearn.base import clone
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+
+from ..datasets import cramer_rao_bound
+from ._amari import match_sources
+from ._engine import is_dask_array, single_threaded, subsample_rows
+from ._independence_tests import _adjust
+
+__all__ = [
+    "SeparationCertificate",
+    "separation_certificate",
+    "separation_stability",
+]
+
+_MAX_BINS = 5  # quantile bins per component of the dependence test
+_MIN_ROWS = 50  # as the score refinement
+
+
+@dataclass(frozen=True, eq=False)
+class SeparationCertificate:
+    """Result of :func:`separation_certificate`: the precision of each component.
+
+    Indices follow the rows of the unmixing (the components). For unit-variance
+    independent sources, component ``i`` is ``s_i + sum_j G_ij s_j`` with the
+    off-diagonal gain ``G_ij`` the part of source ``j`` left in it.
+
+    Parameters
+    ----------
+    fisher_information : ndarray of shape (n_components,)
+        Estimated Fisher information ``J_i >= 1`` of each component at unit
+        variance: 1 for a Gaussian, the larger the further from Gaussian.
+    gain_sd : ndarray of shape (n_components, n_components)
+        Predicted standard deviation of each off-diagonal gain entry ``G_ij``
+        for an efficient estimate from ``n_samples`` rows,
+        ``sqrt(J_j / (n_samples (J_i J_j - 1)))`` (the Cramér-Rao floor of
+        linear ICA); 0 on the diagonal, ``inf`` when ``J_i = J_j = 1``.
+    interference : ndarray of shape (n_components,)
+        Expected total leak of the other sources into each component, as a
+        fraction of its variance: ``sum_j gain_sd[i, j] ** 2``.
+    interference_db : ndarray of shape (n_components,)
+        ``10 log10(interference)``: -30 means a leak of 0.1% of the variance.
+    non_identifiable : ndarray of shape (n_components, n_components), dtype bool
+        Symmetric: pairs too close to two Gaussians to be told apart with
+        ``n_samples`` rows: their predicted sd exceeds ``max_sd`` in either
+        direction when each ``J`` is lowered by the noise of its estimate
+        (the excess over 1 that the estimate reaches on Gaussian data of
+        ``n_rows`` rows), so that two Gaussians are flagged at any ``n``.
+    pvalues : ndarray of shape (n_components, n_components) or None
+        Symmetric p-values (adjusted by ``correction``) of the hypothesis that
+        two components are independent, 0 on the diagonal; ``None`` when the
+        test was not run.
+    dependent : ndarray of shape (n_components, n_components) or None
+        Symmetric, ``pvalues < level`` off the diagonal: pairs still dependent,
+        a separation that did not finish; ``None`` without the test.
+    n_samples : int
+        Rows of the data, the ``N`` of the predicted standard deviations.
+    n_rows : int
+        Rows on which ``fisher_information`` and the test were computed.
+    max_sd : float
+        The level of ``non_identifiable``.
+    level : float
+        The level of ``dependent``.
+    correction : str or None
+        The multiple-testing adjustment of ``pvalues``.
+
+    See Also
+    --------
+    separation_certificate : Computes it.
+    skvcreg.plotting.SeparationCertificateDisplay : Draws it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvcreg.metrics import separation_certificate
+    >>> S = np.random.default_rng(0).laplace(size=(4000, 2))
+    >>> cert = separation_certificate(S, np.eye(2), random_state=0)
+    >>> bool(np.all(np.abs(cert.fisher_information - 2.0) < 0.2))  # Laplace: 2
+    True
+    >>> cert.non_identifiable_components, cert.dependent_components
+    (array([False, False]), array([False, False]))
+    """
+
+    fisher_information: np.ndarray
+    gain_sd: np.ndarray
+    interference: np.ndarray
+    interference_db: np.ndarray
+    non_identifiable: np.ndarray
+    pvalues: np.ndarray | None
+    dependent: np.ndarray | None
+    n_samples: int
+    n_rows: int
+    max_sd: float
+    level: float | None
+    correction: str | None
+
+    @property
+    def non_identifiable_components(self):
+        """Components in at least one non-identifiable pair, shape (n_components,).
+
+        Returns
+        -------
+        ndarray of shape (n_components,), dtype bool
+            ``non_identifiable.any(axis=1)``.
+        """
+        return self.non_identifiable.any(axis=1)
+
+    @property
+    def dependent_components(self):
+        """Components in at least one dependent pair, shape (n_components,).
+
+        Returns
+        -------
+        ndarray of shape (n_components,), dtype bool or None
+            ``dependent.any(axis=1)``; ``None`` without the test.
+        """
+        return None if self.dependent is None else self.dependent.any(axis=1)
+
+
+def _sample_rows(X, n_rows, random_state):
+    """The rows of ``X`` the certificate reads, as a float64 ndarray: all of
+    them up to ``n_rows``, else the engine's subsample (evenly spaced, or drawn
+    from ``random_state``). A dask array gives only those rows, computed."""
+    if not is_dask_array(X):
+        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    elif X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got {X.ndim} dimensions.")
+    n = X.shape[0]
+    if n < _MIN_ROWS:
+        raise ValueError(f"X has {n} rows; the certificate needs at least {_MIN_ROWS}.")
+    rows = subsample_rows(n, n_rows, random_state)
+    sample = X[rows]
+    if is_dask_array(X):
+        sample = check_array(
+            np.asarray(sample.compute()), dtype=[np.float64, np.float32], input_name="X"
+        )
+    return sample.astype(np.float64), n
+
+
+def _components(sample, unmixing):
+    """Components of the sampled rows, (n_components, rows), centred. The score
+    fit places knots between the 2% and 98% quantiles of each half of the rows
+    (even, odd), so these must differ."""
+    Y = unmixing @ (sample - sample.mean(axis=0)).T
+    spread = [
+        np.ptp(np.quantile(half, [0.02, 0.98], axis=1), axis=0)
+        for half in (Y[:, ::2], Y[:, 1::2])
+    ]
+    flat = (spread[0] <= 0) | (spread[1] <= 0)
+    if np.any(flat):
+        raise ValueError(
+            f"Components {np.flatnonzero(flat).tolist()} are constant on most of "
+            "the rows read (their 2% and 98% quantiles are equal): the unmixing "
+            "has zero rows, annihilates the data, or the data are too discrete "
+            "for a density estimate."
+        )
+    return Y
+
+
+def _dependence_pvalues(Y):
+    """Pearson's chi-square test of independence of every pair of rows of ``Y``
+    on their quantile bins (a ``B x B`` contingency table per pair, ``B`` up to
+    5 so that each cell expects at least 5 rows), all tables from one product of
+    the stacked bin indicators. Returns the (m, m) p-values, 0 on the diagonal.
+    """
+    m, r = Y.shape
+    n_bins = int(max(2, min(_MAX_BINS, np.sqrt(r / 5))))
+    edges = np.quantile(Y, np.linspace(0, 1, n_bins + 1)[1:-1], axis=1)  # (B-1, m)
+    bins = (Y.T[:, None, :] > edges[None]).sum(axis=1)  # (r, m)
+    onehot = np.zeros((r, m * n_bins), dtype=np.float32)
+    onehot[np.arange(r)[:, None], np.arange(m) * n_bins + bins] = 1.0
+    # Counts below 2^24 are exact in float32.
+    counts = (onehot.T @ onehot).astype(np.float64).reshape(m, n_bins, m, n_bins)
+    margins = np.einsum("ibib->ib", counts)
+    expected = margins[:, :, None, None] * margins[None, None, :, :] / r
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cells = np.where(expected > 0, (counts - expected) ** 2 / expected, 0.0)
+    statistic = cells.sum(axis=(1, 3))
+    used = (margins > 0).sum(axis=1) - 1
+    dof = np.outer(used, used)
+    pvalues = np.where(dof > 0, stats.chi2.sf(statistic, np.maximum(dof, 1)), 1.0)
+    np.fill_diagonal(pvalues, 0.0)
+    return pvalues
+
+
+@functools.cache
+def _gaussian_excess(n_rows):
+    """How far above 1 the estimate of ``J`` goes for Gaussian data of
+    ``n_rows`` rows: the largest ``J - 1`` of 16 Gaussian columns (a fixed draw,
+    so the same for every call); below it a ``J`` cannot be told from a
+    Gaussian's."""
+    from .._ica._refine import fisher_information
+
+    Z = np.random.default_rng(0).standard_normal((16, n_rows))
+    with single_threaded():
+        return float(fisher_information(torch.from_numpy(Z)).max()) - 1.0
+
+
+def _adjusted(pvalues, correction):
+    """The off-diagonal p-values adjusted over the ``m (m - 1) / 2`` pairs."""
+    m = pvalues.shape[0]
+    upper = np.triu_indices(m, k=1)
+    adjusted = np.zeros((m, m))
+    adjusted[upper] = _adjust(pvalues[upper], correction)
+    return adjusted + adjusted.T
+
+
+@validate_params(
+    {
+        "X": "no_validation",
+        "unmixing": ["array-like"],
+        "n_rows": [Interval(Integral, _MIN_ROWS, None, closed="left")],
+        "test": ["boolean"],
+        "level": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "correction": [StrOptions({"holm", "bh"}), None],
+        "max_sd": [Interval(Real, 0.0, None, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def separation_certificate(
+    X,
+    unmixing,
+    *,
+    n_rows=20_000,
+    test=True,
+    level=0.01,
+    correction="holm",
+    max_sd=0.1,
+    random_state=None,
+):
+    """Certify a linear ICA: the precision of each component, and pairs still
+    dependent.
+
+    For any unmixing (VCRegICA's or FastICA's ``components_``, Picard's, an MNE
+    ICA's, with ``Y = (X - mean) @ unmixing.T``), estimates each component's
+    Fisher information ``J`` and turns it, by the Cramér-Rao theory of linear
+    ICA (Tichavský, Koldovský & Oja 2006), into the predicted standard
+    deviation of the part of each source left in each component
+    (:func:`skvcreg.datasets.cramer_rao_bound`), an interference figure per
+    component, and the pairs too close to two Gaussians to be separated. With
+    ``test=True`` every pair of components is also tested for independence: a
+    pair still dependent is a separation that did not finish. See the user
+    guide, "Which components can I trust", for what each number means and when
+    not to trust it.
+
+    Parameters
+    ----------
+    X : {array-like, dask array} of shape (n_samples, n_features)
+        The data the unmixing was fitted on (or new data from the same
+        mixture). Only ``n_rows`` rows are read; of a dask array only those
+        rows are computed and checked.
+    unmixing : array-like of shape (n_components, n_features)
+        The unmixing matrix (rows are components). Centring and scale do not
+        matter: each component is centred and standardised.
+    n_rows : int, default=20_000
+        Rows on which ``J`` is estimated and the test run: all of them up to
+        ``n_rows``, else evenly spaced rows (``random_state=None``) or rows
+        drawn from ``random_state``. The predictions still use all
+        ``n_samples`` rows.
+    test : bool, default=True
+        Test every pair of components for independence (Pearson's chi-square
+        on a table of up to 5 x 5 quantile bins of the two components, all
+        pairs from one matrix product).
+    level : float, default=0.01
+        Pairs with (adjusted) p-value below ``level`` are ``dependent``.
+    correction : {"holm", "bh"} or None, default="holm"
+        Multiple-testing adjustment over the pairs: Holm (family-wise error),
+        Benjamini-Hochberg (false discovery rate) or none.
+    max_sd : float, default=0.1
+        Pairs whose predicted standard deviation exceeds ``max_sd`` (a leak of
+        1% of the variance at the default), with each ``J`` lowered by the
+        noise of its estimate, are ``non_identifiable``.
+    random_state : int, RandomState instance or None, default=None
+        Draws the rows when ``n_samples > n_rows``; ``None`` takes evenly
+        spaced rows.
+
+    Returns
+    -------
+    SeparationCertificate
+        Per component and per pair: ``fisher_information``, ``gain_sd``,
+        ``interference`` (and in dB), ``non_identifiable``, ``pvalues`` and
+        ``dependent``.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinity, fewer than 50 rows, an unmixing whose width is
+        not the number of features, or a component constant on the rows read.
+
+    See Also
+    --------
+    skvcreg.plotting.SeparationCertificateDisplay : Draws the certificate.
+    skvcreg.VCRegICA : Its ``certificate_`` is this certificate (without the
+        test) of its own fit.
+
+    Notes
+    -----
+    ``J`` is estimated as VCRegICA's score refinement estimates scores (score
+    matching on quantile-knot ramps, cross-fitted): the information of the best
+    approximation of the score in that family, at most the true ``J``. The
+    predicted ``gain_sd`` is therefore at least the true floor, and is the
+    asymptotic error of VCRegICA's refinement; another method's error is at
+    least the floor, and the dependence test says where it fell far short.
+
+    References
+    ----------
+    .. [1] P. Tichavský, Z. Koldovský and E. Oja, "Performance analysis of the
+       FastICA algorithm and Cramér-Rao bounds for linear independent component
+       analysis", IEEE Trans. Signal Processing 54(4), 2006.
+    .. [2] S. Holm, "A simple sequentially rejective multiple test procedure",
+       Scand. J. Statist. 6, 1979.
+
+    Examples
+    --------
+    >>> from sklearn.decomposition import FastICA
+    >>> from skvcreg.datasets import make_ica_mixture
+    >>> from skvcreg.metrics import separation_certificate
+    >>> X, S, A = make_ica_mixture(["b", "b", "gaussian", "gaussian"],
+    ...                            n_samples=4000, random_state=0)
+    >>> ica = FastICA(whiten="unit-variance", random_state=0).fit(X)
+    >>> cert = separation_certificate(X, ica.components_, random_state=0)
+    >>> cert.gain_sd.shape
+    (4, 4)
+    >>> int(cert.non_identifiable.sum()) // 2  # the two Gaussians' pair
+    1
+    """
+    sample, n = _sample_rows(X, n_rows, random_state)
+    unmixing = check_array(unmixing, dtype=np.float64, input_name="unmixing")
+    if unmixing.shape[1] != sample.shape[1]:
+        raise ValueError(
+            f"unmixing has {unmixing.shape[1]} columns but X has "
+            f"{sample.shape[1]} features; it must be (n_components, n_features)."
+        )
+    Y = _components(sample, unmixing)
+    # Imported here: the ICA package imports the metrics.
+    from .._ica._refine import fisher_information
+
+    with single_threaded():  # short passes over small arrays
+        J = fisher_information(torch.from_numpy(Y)).numpy()
+    variance = cramer_rao_bound(J, n)
+    gain_sd = np.sqrt(variance)
+    interference = variance.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        interference_db = 10.0 * np.log10(interference)
+    # Flagged with each J lowered by its noise: a pair of Gaussians whose J
+    # came out above 1 by chance stays flagged at any n.
+    lowered = np.maximum(J - _gaussian_excess(Y.shape[1]), 1.0)
+    beyond = cramer_rao_bound(lowered, n) > max_sd**2
+    non_identifiable = beyond | beyond.T
+    pvalues = dependent = None
+    if test:
+        pvalues = _adjusted(_dependence_pvalues(Y), correction)
+        dependent = pvalues < level
+        np.fill_diagonal(dependent, False)
+    return SeparationCertificate(
+        fisher_information=J,
+        gain_sd=gain_sd,
+        interference=interference,
+        interference_db=interference_db,
+        non_identifiable=non_identifiable,
+        pvalues=pvalues,
+        dependent=dependent,
+        n_samples=int(n),
+        n_rows=int(Y.shape[1]),
+        max_sd=float(max_sd),
+        level=float(level) if test else None,
+        correction=correction if test else None,
+    )
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "transform"])],
+        "X": "no_validation",
+        "n_splits": [Interval(Integral, 2, None, closed="left")],
+        "n_rows": [Interval(Integral, _MIN_ROWS, None, closed="left")],
+    },
+    prefer_skip_nested_validation=False,
+)
+def separation_stability(estimator, X, *, n_splits=2, n_rows=20_000):
+    """Split-half stability of each component: the resampling check of the
+    certificate.
+
+    The expensive path, as ICASSO or RELICA: a clone of ``estimator`` is fitted
+    on each of ``n_splits`` contiguous blocks of the rows (halves by default,
+    the two halves of a recording), and each component of ``estimator`` (fitted
+    on ``X`` here if it is not already) is matched to one component of each
+    block's fit by the Hungarian algorithm on their correlations
+    (:func:`match_sources`). A component's stability is its mean absolute
+    correlation with its matches; ``1 - stability`` is about half its squared
+    error, to compare with the certificate's ``interference``.
+
+    Parameters
+    ----------
+    estimator : estimator with ``fit`` and ``transform``
+        An ICA estimator (:class:`~skvcreg.VCRegICA`,
+        :class:`~sklearn.decomposition.FastICA`); fitted on ``X`` unless it has
+        ``components_`` already. Its clones are fitted on the blocks.
+    X : {array-like, dask array} of shape (n_samples, n_features)
+        The data.
+    n_splits : int, default=2
+        Number of contiguous blocks of rows, each fitted once.
+    n_rows : int, default=20_000
+        Evenly spaced rows on which components are correlated.
+
+    Returns
+    -------
+    stability : ndarray of shape (n_components,)
+        Mean absolute correlation of each component of ``estimator`` with its
+        match in each block's fit, in ``[0, 1]``; 1 is perfectly stable.
+
+    See Also
+    --------
+    separation_certificate : The analytic answer, at a fraction of the cost.
+
+    Examples
+    --------
+    >>> from sklearn.decomposition import FastICA
+    >>> from skvcreg.datasets import make_ica_mixture
+    >>> from skvcreg.metrics import separation_stability
+    >>> X, S, A = make_ica_mixture(["b", "b", "c"], n_samples=4000, random_state=0)
+    >>> ica = FastICA(whiten="unit-variance", random_state=0)
+    >>> stability = separation_stability(ica, X)
+    >>> stability.shape, bool(stability.min() > 0.99)
+    ((3,), True)
+    """
+    sample, n = _sample_rows(X, n_rows, None)
+    if n // n_splits < _MIN_ROWS:
+        raise ValueError(
+            f"X has {n} rows: too few for {n_splits} blocks of at least "
+            f"{_MIN_ROWS} rows."
+        )
+    if not hasattr(estimator, "components_"):
+        estimator = clone(estimator).fit(X)
+    reference = estimator.transform(sample)
+    correlations = []
+    for block in np.array_split(np.arange(n), n_splits):
+        part = clone(estimator).fit(X[block[0] : block[-1] + 1])
+        match = match_sources(reference, part.transform(sample))
+        correlations.append(match.correlations)
+    return np.mean(correlations, axis=0)
