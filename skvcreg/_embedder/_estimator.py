@@ -57,6 +57,14 @@ def _check_widths(name, widths, *, allow_empty):
     return tuple(int(w) for w in widths)
 
 
+def _network_param(value):
+    """A network parameter as ``partial_fit`` compares it with the value that
+    built the networks: widths as a tuple (the list ``[256, 256]`` and the tuple
+    ``(256, 256)`` build the same networks), held as a copy (so that editing
+    the list in place is seen as a change)."""
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 def _column_statistics(X):
     """Mean, standard deviation and constancy of each column, at any finite scale.
 
@@ -723,7 +731,7 @@ neighbor_interpolation`); ``0`` switches it off.
         changed = {
             name: (state["params"][name], getattr(self, name))
             for name in _NETWORK_PARAMS
-            if state["params"][name] != getattr(self, name)
+            if state["params"][name] != _network_param(getattr(self, name))
         }
         if changed:
             described = ", ".join(
@@ -822,7 +830,9 @@ neighbor_interpolation`); ``0`` switches it off.
         # What partial_fit needs to continue; the encoder is encoder_ (float32
         # to float64 and back is exact).
         self._training_state = {
-            "params": {name: getattr(self, name) for name in _NETWORK_PARAMS},
+            "params": {
+                name: _network_param(getattr(self, name)) for name in _NETWORK_PARAMS
+            },
             "projector": copy.deepcopy(projector).to("cpu"),
             "optimizer": _to_cpu(info["optimizer_state"]),
             "generator": generator.get_state(),
