@@ -550,13 +550,13 @@ neighbor_interpolation`); ``0`` switches it off.
         ``GridSearchCV``'s criterion without labels, for instance over projector
         widths; it compares models of one family and is not an accuracy.
 
-        How well it selects (``benchmarks/bench_embedder.py``, digits; figures on
-        the benchmarks page): like a 10%-label linear probe it ranks a ``(16, 16)``
-        projector well below wider ones, but it keeps rising with width where the
-        probe's accuracy flattens out between ``(64, 64)`` and ``(1024, 1024)``,
-        so it picks the widest projector, at a cost in 10%-label accuracy about
-        the seed-to-seed spread. Pairwise HSIC independence, retrieval of the
-        partner view and uniformity behaved in the same way. When a few labels are
+        As a selector of projector widths it ranks a narrow projector below
+        wider ones, as a linear probe does, but it keeps rising with the width
+        after a probe's accuracy has stopped improving, so it favours the widest
+        projector tried (``benchmarks/bench_embedder.py --sections widths``; the
+        figures are on the benchmarks page). Pairwise HSIC independence,
+        retrieval of the partner view and uniformity behaved in the same way.
+        When a few labels are
         available, a probe is the better selector.
 
         Parameters
