@@ -182,3 +182,16 @@ def test_bad_vmax_is_named(vmax, match):
     with pytest.raises(ValueError, match=match):
         display.plot(vmax=vmax)
     assert display.plot(vmax=0.5).im_.get_clim() == (0.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"annotate": "False"}, "annotate must be True or False, got 'False'"),
+        ({"colorbar": "no"}, "colorbar must be True or False, got 'no'"),
+    ],
+)
+def test_switches_must_be_bools(kwargs, match):
+    # A non-empty string is true: it would silently switch the option on.
+    with pytest.raises(ValueError, match=match):
+        PairwiseIndependenceDisplay(_four_columns()).plot(**kwargs)

@@ -231,13 +231,17 @@ class PairwiseIndependenceDisplay:
         ValueError
             If the matrix is not square, not symmetric, empty or not finite,
             ``feature_names`` does not have one name per column, or ``vmax`` is
-            not above the bottom of the colour scale.
+            not above the bottom of the colour scale; or if ``normalize``,
+            ``colorbar`` or ``annotate`` is not a bool.
         """
         plt = _import_pyplot()
         matrix = _check_matrix(self.matrix)
         d = matrix.shape[0]
         names = _check_feature_names(self.feature_names, d)
         normalize = check_bool(self.normalize, "normalize")
+        colorbar = check_bool(colorbar, "colorbar")
+        if annotate is not None:
+            annotate = check_bool(annotate, "annotate")
         diagonal = np.eye(d, dtype=bool)
         low, high = _colour_range(matrix[~diagonal], vmax)
         new_figure = ax is None
