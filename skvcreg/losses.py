@@ -25,8 +25,21 @@ Conventions (see the user guide, "VCReg and the projector lemma"):
   inside the square root, as batch normalisation does) and :func:`wmse_loss` whitens
   with the covariance of both views stacked, normalised by ``2n - 1``; their
   docstrings state the remaining choices.
+
+Inputs must be real floating-point tensors with at least one column (integer,
+boolean and complex tensors, and empty batches, are errors). float16 and bfloat16
+inputs are computed in float32 and give a float32 loss: the squares of float16
+embeddings overflow from about 256 on. A term that would overflow on the way
+(and the standardisation or whitening of embeddings of extreme scale) is
+computed on the embeddings divided by a power of two near their largest entry
+and scaled back, which is exact: finite embeddings of any magnitude give the
+direct formula's value, and
+only a loss beyond the range of the dtype (the covariance term of float64
+embeddings of scale 1e160 is about 1e640) is an error with ``check_finite=True``
+(``inf`` without), never NaN.
 """
 
+import functools
 import math
 from numbers import Integral
 from typing import NamedTuple
@@ -63,16 +76,18 @@ def _check_finite(Z: Tensor, name: str) -> None:
         )
 
 
-# Largest ridge added to a covariance computed at a scale of order 1: an absolute
+# Largest ridge added to a covariance computed at a moderate scale: an absolute
 # ridge (eps, the floor) scaled to tiny embeddings can exceed the dtype's range,
 # and one this large already makes everything it is added to negligible.
 _RIDGE_LIMIT = 1e30
 
 
-def _ridge_at_scale(ridge: float, scale: Tensor) -> Tensor:
+def _ridge_at_scale(ridge: float, scale: Tensor | None) -> Tensor | float:
     """``ridge / scale**2``, what an absolute ridge on a covariance becomes when
     the data are divided by ``scale``: exact (``scale`` is a power of two) and
-    0 for 0, at most :data:`_RIDGE_LIMIT`."""
+    0 for 0, at most :data:`_RIDGE_LIMIT`; ``ridge`` for ``scale=None``."""
+    if scale is None:
+        return ridge
     return torch.clamp(ridge / scale / scale, max=_RIDGE_LIMIT)
 
 
@@ -131,33 +146,77 @@ def _working(Z: Tensor) -> Tensor:
     return Z.float() if Z.dtype in (torch.float16, torch.bfloat16) else Z
 
 
-def _power_of_two_scale(*tensors: Tensor, dims: tuple[int, ...] = (-2, -1)) -> Tensor:
-    """A power of two ``s`` of the size of the largest ``|entry|`` per leading
-    index (``1`` for zeros), of shape ``(..., 1, 1)``, without gradient.
+def _at_moderate_scale(
+    *tensors: Tensor,
+) -> tuple[tuple[Tensor, ...], Tensor | None]:
+    """The tensors divided by a common power of two ``s`` per leading index,
+    and ``s`` (of shape ``(..., 1, 1)``, without gradient; ``None`` for
+    tensors left as they are), so that their largest ``|entry|`` is of
+    moderate size.
 
-    The terms are computed on ``Z / s``, whose entries lie below 2 in
-    magnitude, and scaled back by powers of ``s``: neither the squares nor
-    the products of the covariances overflow or underflow on the way, and
-    since multiplying by a power of two is exact, the result is the direct
-    formula's to the last bit wherever that one neither overflowed nor
-    underflowed. Only a loss beyond the dtype's range is then ``inf``.
+    The terms are computed on the divided tensors and scaled back by powers of
+    ``s``: neither the squares nor the products of the covariances overflow or
+    underflow on the way, and since multiplying by a power of two is exact,
+    the result is the direct formula's to the last bit wherever that one
+    neither overflowed nor underflowed. Only a loss beyond the dtype's range is
+    then ``inf``. Largest entries already within ``2**+-k``, ``k`` a tenth of
+    the dtype's exponent range (12 for float32, 102 for float64), are left as
+    they are: their fourth powers, summed over any batch, stay in range.
     """
+    safe = math.frexp(torch.finfo(tensors[0].dtype).max)[1] // 10
+    detached = [T.detach() for T in tensors]
+    if all(T.device.type == "cpu" and T.dim() == 2 for T in detached):
+        # The common case, a plain batch on the CPU, tested with two reductions
+        # (no copy; waiting for the values costs nothing there).
+        top = max(max(float(T.max()), -float(T.min())) for T in detached)
+        if 2.0**-safe <= top < 2.0**safe:
+            return tensors, None
     peak = torch.stack(
-        [T.detach().abs().amax(dim=dims, keepdim=True) for T in tensors]
+        [
+            torch.maximum(
+                T.amax(dim=(-2, -1), keepdim=True), -T.amin(dim=(-2, -1), keepdim=True)
+            )
+            for T in detached
+        ]
     ).amax(dim=0)
     # peak = m * 2**e with m in [0.5, 1): s = 2**(e - 1) keeps s finite for the
-    # largest floats and |Z / s| < 2.
+    # largest floats and |Z / s| < 2; s = 1 for moderate peaks (e = 1).
     exponent = torch.frexp(peak).exponent
-    return torch.ldexp(torch.ones_like(peak), exponent - 1)
+    moderate = (exponent >= -safe) & (exponent <= safe)
+    exponent = torch.where(moderate, torch.ones_like(exponent), exponent)
+    scale = torch.ldexp(torch.ones_like(peak), exponent - 1)
+    return tuple(T / scale for T in tensors), scale
 
 
-def _times(value: Tensor, scale: Tensor, power: int) -> Tensor:
+def _times(value: Tensor, scale: Tensor | None, power: int) -> Tensor:
     """``value * scale**power`` one factor at a time, so that a result within
     range is never lost to an intermediate ``scale**power`` out of it (and 0
-    stays 0 rather than ``0 * inf``)."""
+    stays 0 rather than ``0 * inf``); ``value`` for ``scale=None``."""
+    if scale is None:
+        return value
     for _ in range(power):
         value = value * scale
     return value
+
+
+def _homogeneous(term, power: int, *tensors: Tensor) -> Tensor:
+    """``term(*tensors)``, a term homogeneous of degree ``power`` in the scale
+    of the tensors, without overflow: on the CPU computed directly first (a
+    product that overflowed leaves inf or NaN in the result, as ``inf - inf``),
+    and only then, or always on a GPU (where the test would wait for the
+    device), on the tensors at a moderate scale (:func:`_at_moderate_scale`),
+    scaled back by ``s**power``."""
+    if all(T.device.type == "cpu" for T in tensors):
+        value = term(*tensors)
+        if bool(torch.isfinite(value.detach()).all()):
+            return value
+    scaled, scale = _at_moderate_scale(*tensors)
+    return _times(term(*scaled), _squeeze(scale, 2), power)
+
+
+def _squeeze(scale: Tensor | None, dims: int) -> Tensor | None:
+    """``scale`` without its last ``dims`` unit dimensions (``None`` stays)."""
+    return None if scale is None else scale.reshape(scale.shape[: scale.dim() - dims])
 
 
 def _check_result(loss: Tensor, what: str, check_finite: bool) -> Tensor:
@@ -241,10 +300,10 @@ def variance_loss(
     _check_batch(Z, check_finite=check_finite)
     _check_nonnegative("gamma", gamma)
     _check_nonnegative("eps", eps)
-    Z = _working(Z)
-    scale = _power_of_two_scale(Z)
-    variance = _times((Z / scale).var(dim=-2, correction=1), scale[..., 0, :], 2)
-    return torch.relu(gamma - torch.sqrt(variance + eps)).mean(dim=-1)
+    # No rescaling: a variance that overflows is inf, whose hinge is 0 as that
+    # of the true one, and one that underflows is below eps's rounding.
+    std = torch.sqrt(_working(Z).var(dim=-2, correction=1) + eps)
+    return torch.relu(gamma - std).mean(dim=-1)
 
 
 def covariance_loss(Z: Tensor, *, check_finite: bool = True) -> Tensor:
@@ -276,14 +335,12 @@ def covariance_loss(Z: Tensor, *, check_finite: bool = True) -> Tensor:
     4.0
     """
     n, D = _check_batch(Z, check_finite=check_finite)
-    Z = _working(Z)
-    scale = _power_of_two_scale(Z)
-    loss = _times(_covariance_term(Z / scale), scale[..., 0, 0], 4)
+    loss = _homogeneous(_covariance_term, 4, _working(Z))
     return _check_result(loss, "covariance term", check_finite)
 
 
 def _covariance_term(Z: Tensor) -> Tensor:
-    """:func:`covariance_loss` of a checked ``Z`` whose entries are of order 1."""
+    """:func:`covariance_loss` of a checked ``Z`` of entries of moderate size."""
     n, D = Z.shape[-2], Z.shape[-1]
     Zc = _centre(Z)
     if n >= D:
@@ -346,14 +403,13 @@ def cross_covariance_loss(
             f"n_blocks={n_blocks} must be a positive divisor of the number of "
             f"columns D={D}."
         )
-    Z = _working(Z)
-    scale = _power_of_two_scale(Z)
-    loss = _times(_cross_covariance_term(Z / scale, n_blocks), scale[..., 0, 0], 4)
+    term = functools.partial(_cross_covariance_term, n_blocks=n_blocks)
+    loss = _homogeneous(term, 4, _working(Z))
     return _check_result(loss, "cross-block covariance term", check_finite)
 
 
-def _cross_covariance_term(Z: Tensor, n_blocks: int) -> Tensor:
-    """:func:`cross_covariance_loss` of a checked ``Z`` of entries of order 1."""
+def _cross_covariance_term(Z: Tensor, *, n_blocks: int) -> Tensor:
+    """:func:`cross_covariance_loss` of a checked ``Z`` of moderate entries."""
     n, D = Z.shape[-2], Z.shape[-1]
     L = D // n_blocks
     Zc = _centre(Z)
@@ -418,12 +474,27 @@ def normalized_cross_covariance_loss(
         )
     _check_batch(F2, "F2", check_finite=check_finite)
     _check_nonnegative("regularization", regularization)
-    # Each block at a scale of order 1, where its products neither overflow nor
+    F1, F2 = _working(F1), _working(F2)
+    if F1.device.type == "cpu":
+        # Directly first (the kernel contrast of VCRegICA calls this many times
+        # on features of moderate size): a product that overflowed makes the
+        # value NaN or inf (|C12| <= the square root of C11's and C22's
+        # diagonals), and only then are the blocks rescaled. On a GPU, where
+        # the test would wait for the device, they always are.
+        value = _normalized_cross_covariance(F1, F2, regularization, None, None)
+        if bool(torch.isfinite(value).all()):
+            return value
+    # Each block at a moderate scale, where its products neither overflow nor
     # underflow: the loss does not depend on the scale of either block, but for
     # the absolute floor of the ridge, scaled to match (and kept in range).
-    F1, F2 = _working(F1), _working(F2)
-    scales = [_power_of_two_scale(F) for F in (F1, F2)]
-    F1, F2 = F1 / scales[0], F2 / scales[1]
+    ((F1,), scale1), ((F2,), scale2) = _at_moderate_scale(F1), _at_moderate_scale(F2)
+    return _normalized_cross_covariance(F1, F2, regularization, scale1, scale2)
+
+
+def _normalized_cross_covariance(F1, F2, regularization, scale1, scale2):
+    """:func:`normalized_cross_covariance_loss` of checked blocks divided by
+    ``scale1`` and ``scale2`` (``None``: not divided)."""
+    n, width = F1.shape[-2], F1.shape[-1]
     mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
     # Centred through the means rather than centred copies of the features, and
     # not divided by n - 1: the normalised cross-covariance does not change when
@@ -432,8 +503,8 @@ def normalized_cross_covariance_loss(
     C22 = (F2.mT @ F2).sub_(mean2.mT @ mean2, alpha=n)
     C12 = (F1.mT @ F2).sub_(mean1.mT @ mean2, alpha=n)
     factors = []
-    for C, scale in zip((C11, C22), scales, strict=True):
-        floor = _ridge_at_scale(1e-12 * (n - 1), scale[..., 0])
+    for C, scale in ((C11, scale1), (C22, scale2)):
+        floor = _ridge_at_scale(1e-12 * (n - 1), _squeeze(scale, 1))
         diagonal = C.diagonal(dim1=-2, dim2=-1)
         diagonal += regularization * diagonal.mean(-1, keepdim=True) + floor
         factors.append(torch.linalg.cholesky_ex(C)[0])
@@ -471,15 +542,13 @@ def invariance_loss(Z: Tensor, Z_prime: Tensor, *, check_finite: bool = True) ->
     1.0
     """
     _check_pair(Z, Z_prime, check_finite=check_finite)
-    loss = _invariance_term(_working(Z), _working(Z_prime))
+    loss = _homogeneous(_invariance_term, 2, _working(Z), _working(Z_prime))
     return _check_result(loss, "invariance term", check_finite)
 
 
 def _invariance_term(Z: Tensor, Z_prime: Tensor) -> Tensor:
-    """:func:`invariance_loss` of checked views, computed at a scale of order 1."""
-    scale = _power_of_two_scale(Z, Z_prime)
-    difference = Z / scale - Z_prime / scale
-    return _times(difference.square().mean(dim=(-2, -1)), scale[..., 0, 0], 2)
+    """:func:`invariance_loss` of checked views."""
+    return (Z - Z_prime).square().mean(dim=(-2, -1))
 
 
 class VICRegTerms(NamedTuple):
@@ -772,12 +841,11 @@ def barlow_twins_loss(
     _check_nonnegative("eps", eps)
     standardised = []
     for name, V in (("Z", Z), ("Z_prime", Z_prime)):
-        # Standardised at a scale of order 1, where the variance neither
+        # Standardised at a moderate scale, where the variance neither
         # overflows nor underflows; eps is scaled to match (an eps beyond the
         # dtype's range there, for tiny embeddings, standardises them to 0).
         V = _working(V)
-        scale = _power_of_two_scale(V)
-        V = V / scale
+        (V,), scale = _at_moderate_scale(V)
         variance = V.var(dim=-2, correction=0, keepdim=True)
         if eps == 0 and bool((variance == 0).any()):
             raise ValueError(
@@ -877,12 +945,11 @@ def wmse_loss(
             f"and D = {D} features. Use a larger batch (much larger than D)."
         )
     Z, Z_prime = _working(Z), _working(Z_prime)
-    # Whitened at a scale of order 1 (the whitened rows do not depend on it;
+    # Whitened at a moderate scale (the whitened rows do not depend on it;
     # eps is scaled to match), and symmetrically in the two views, so that
     # swapping them gives the same loss to the last bit: the mean is the mean
     # of the two views' means and the covariance the sum of their scatters.
-    scale = _power_of_two_scale(Z, Z_prime)
-    Z, Z_prime = Z / scale, Z_prime / scale
+    (Z, Z_prime), scale = _at_moderate_scale(Z, Z_prime)
     mean = 0.5 * Z.mean(dim=-2, keepdim=True) + 0.5 * Z_prime.mean(dim=-2, keepdim=True)
     centred, centred_prime = Z - mean, Z_prime - mean
     eye = torch.eye(D, dtype=Z.dtype, device=Z.device)

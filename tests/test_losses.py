@@ -852,3 +852,20 @@ def test_gradient_is_finite_at_extreme_scales(name):
     loss = fn(Z) if name == "variance" else fn(Z, 1e160 * Zp)
     loss.backward()
     assert torch.isfinite(Z.grad).all()
+
+
+@pytest.mark.parametrize("name", ["barlow_twins", "wmse", "covariance"])
+def test_each_leading_index_gets_its_own_scale(name):
+    """A stack of batches of very different scales (one at 1e160, one at 1):
+    each is computed at its own scale, as if alone."""
+    Z, Zp = _pair()
+    stack = torch.stack([1e160 * Z, Z]), torch.stack([1e160 * Zp, Zp])
+    kwargs = {} if name == "covariance" else {"eps": 0.0}
+    fn = EVERY_LOSS[name]
+    if name == "covariance":  # 1e640 is beyond float64: inf, never NaN
+        got = covariance_loss(stack[0], check_finite=False)
+        assert float(got[0]) == np.inf
+        assert float(got[1]) == float(covariance_loss(Z))
+        return
+    got = fn(*stack, **kwargs)
+    assert_allclose(got.numpy(), [float(fn(Z, Zp, **kwargs))] * 2, rtol=1e-12)
