@@ -25,8 +25,21 @@ Conventions (see the user guide, "VCReg and the projector lemma"):
   inside the square root, as batch normalisation does) and :func:`wmse_loss` whitens
   with the covariance of both views stacked, normalised by ``2n - 1``; their
   docstrings state the remaining choices.
+
+Inputs must be real floating-point tensors with at least one column (integer,
+boolean and complex tensors, and empty batches, are errors). float16 and bfloat16
+inputs are computed in float32 and give a float32 loss: the squares of float16
+embeddings overflow from about 256 on. A term that would overflow on the way
+(and the standardisation or whitening of embeddings of extreme scale) is
+computed on the embeddings divided by a power of two near their largest entry
+and scaled back, which is exact: finite embeddings of any magnitude give the
+direct formula's value, and
+only a loss beyond the range of the dtype (the covariance term of float64
+embeddings of scale 1e160 is about 1e640) is an error with ``check_finite=True``
+(``inf`` without), never NaN.
 """
 
+import functools
 import math
 from numbers import Integral
 from typing import NamedTuple
@@ -63,6 +76,21 @@ def _check_finite(Z: Tensor, name: str) -> None:
         )
 
 
+# Largest ridge added to a covariance computed at a moderate scale: an absolute
+# ridge (eps, the floor) scaled to tiny embeddings can exceed the dtype's range,
+# and one this large already makes everything it is added to negligible.
+_RIDGE_LIMIT = 1e30
+
+
+def _ridge_at_scale(ridge: float, scale: Tensor | None) -> Tensor | float:
+    """``ridge / scale**2``, what an absolute ridge on a covariance becomes when
+    the data are divided by ``scale``: exact (``scale`` is a power of two) and
+    0 for 0, at most :data:`_RIDGE_LIMIT`; ``ridge`` for ``scale=None``."""
+    if scale is None:
+        return ridge
+    return torch.clamp(ridge / scale / scale, max=_RIDGE_LIMIT)
+
+
 def _check_nonnegative(name: str, value: float) -> None:
     """Raise unless ``value`` is a finite number ``>= 0``."""
     try:
@@ -82,14 +110,25 @@ def _check_weights(invariance_weight=0.0, variance_weight=0.0, covariance_weight
 def _check_batch(
     Z: Tensor, name: str = "Z", *, check_finite: bool = True
 ) -> tuple[int, int]:
-    """Return ``(n, D)`` of a ``(..., n, D)`` tensor, raising if ``n < 2`` (or if
-    it holds NaN or infinity, with ``check_finite``)."""
+    """Return ``(n, D)`` of a ``(..., n, D)`` floating-point tensor, raising if
+    it has fewer than 2 rows or no column, another dtype (or, with
+    ``check_finite``, NaN or infinity)."""
     if Z.dim() < 2:
         raise ValueError(
             f"{name} must have shape (..., n, D) with at least two dimensions; "
             f"got shape {tuple(Z.shape)}."
         )
+    if not Z.is_floating_point():
+        raise ValueError(
+            f"{name} must be a real floating-point tensor; got dtype {Z.dtype}. "
+            f"Convert it first (for example {name}.float())."
+        )
     n, D = Z.shape[-2], Z.shape[-1]
+    if D == 0:
+        raise ValueError(
+            f"{name} has no columns (shape {tuple(Z.shape)}); the losses need at "
+            "least one feature."
+        )
     if n < 2:
         raise ValueError(
             f"{name} has {n} row(s) in its batch; the variance and covariance "
@@ -98,6 +137,109 @@ def _check_batch(
     if check_finite:
         _check_finite(Z, name)
     return n, D
+
+
+def _working(Z: Tensor) -> Tensor:
+    """``Z`` in the dtype the losses are computed in: float16 and bfloat16 are
+    promoted to float32 (the squares of float16 embeddings overflow from about
+    256 on, and both lose the sums to rounding); other floats are unchanged."""
+    return Z.float() if Z.dtype in (torch.float16, torch.bfloat16) else Z
+
+
+def _at_moderate_scale(
+    *tensors: Tensor,
+) -> tuple[tuple[Tensor, ...], Tensor | None]:
+    """The tensors divided by a common power of two ``s`` per leading index,
+    and ``s`` (of shape ``(..., 1, 1)``, without gradient; ``None`` for
+    tensors left as they are), so that their largest ``|entry|`` is of
+    moderate size.
+
+    The terms are computed on the divided tensors and scaled back by powers of
+    ``s``: neither the squares nor the products of the covariances overflow or
+    underflow on the way, and since multiplying by a power of two is exact,
+    the result is the direct formula's to the last bit wherever that one
+    neither overflowed nor underflowed. Only a loss beyond the dtype's range is
+    then ``inf``. Largest entries already within ``2**+-k``, ``k`` a tenth of
+    the dtype's exponent range (12 for float32, 102 for float64), are left as
+    they are: their fourth powers, summed over any batch, stay in range.
+    """
+    safe = math.frexp(torch.finfo(tensors[0].dtype).max)[1] // 10
+    detached = [T.detach() for T in tensors]
+    if all(T.device.type == "cpu" and T.dim() == 2 for T in detached):
+        # The common case, a plain batch on the CPU, tested with two reductions
+        # (no copy; waiting for the values costs nothing there).
+        top = max(max(float(T.max()), -float(T.min())) for T in detached)
+        if 2.0**-safe <= top < 2.0**safe:
+            return tensors, None
+    peak = torch.stack(
+        [
+            torch.maximum(
+                T.amax(dim=(-2, -1), keepdim=True), -T.amin(dim=(-2, -1), keepdim=True)
+            )
+            for T in detached
+        ]
+    ).amax(dim=0)
+    # peak = m * 2**e with m in [0.5, 1): s = 2**(e - 1) keeps s finite for the
+    # largest floats and |Z / s| < 2; s = 1 for moderate peaks (e = 1).
+    exponent = torch.frexp(peak).exponent
+    moderate = (exponent >= -safe) & (exponent <= safe)
+    exponent = torch.where(moderate, torch.ones_like(exponent), exponent)
+    scale = torch.ldexp(torch.ones_like(peak), exponent - 1)
+    return tuple(T / scale for T in tensors), scale
+
+
+def _times(value: Tensor, scale: Tensor | None, power: int) -> Tensor:
+    """``value * scale**power`` one factor at a time, so that a result within
+    range is never lost to an intermediate ``scale**power`` out of it (and 0
+    stays 0 rather than ``0 * inf``); ``value`` for ``scale=None``."""
+    if scale is None:
+        return value
+    for _ in range(power):
+        value = value * scale
+    return value
+
+
+def _homogeneous(term, power: int, *tensors: Tensor) -> Tensor:
+    """``term(*tensors)``, a term homogeneous of degree ``power`` in the scale
+    of the tensors, without overflow: on the CPU computed directly first (a
+    product that overflowed leaves inf or NaN in the result, as ``inf - inf``),
+    and only then, or always on a GPU (where the test would wait for the
+    device), on the tensors at a moderate scale (:func:`_at_moderate_scale`),
+    scaled back by ``s**power``."""
+    if all(T.device.type == "cpu" for T in tensors):
+        value = term(*tensors)
+        if bool(torch.isfinite(value.detach()).all()):
+            return value
+    scaled, scale = _at_moderate_scale(*tensors)
+    return _times(term(*scaled), _squeeze(scale, 2), power)
+
+
+def _squeeze(scale: Tensor | None, dims: int) -> Tensor | None:
+    """``scale`` without its last ``dims`` unit dimensions (``None`` stays)."""
+    return None if scale is None else scale.reshape(scale.shape[: scale.dim() - dims])
+
+
+def _check_result(loss: Tensor, what: str, check_finite: bool) -> Tensor:
+    """With ``check_finite``, raise if the loss of finite inputs is not finite."""
+    if check_finite and not bool(torch.isfinite(loss.detach()).all()):
+        raise ValueError(
+            f"The {what} of these finite embeddings exceeds the range of "
+            f"{loss.dtype} (it grows with the square or the fourth power of their "
+            "scale); scale the embeddings down, or compute in float64."
+        )
+    return loss
+
+
+def _weighted_sum(*pairs: tuple[float, Tensor]) -> Tensor:
+    """``sum(weight * term)`` without the terms of weight 0, so that a term
+    beyond the dtype's range does not turn a zero weight into NaN."""
+    kept = [weight * term for weight, term in pairs if weight != 0]
+    if not kept:
+        return pairs[0][1] * 0  # the terms' shape, dtype and graph
+    total = kept[0]
+    for term in kept[1:]:
+        total = total + term
+    return total
 
 
 def _centre(Z: Tensor) -> Tensor:
@@ -158,7 +300,9 @@ def variance_loss(
     _check_batch(Z, check_finite=check_finite)
     _check_nonnegative("gamma", gamma)
     _check_nonnegative("eps", eps)
-    std = torch.sqrt(Z.var(dim=-2, correction=1) + eps)
+    # No rescaling: a variance that overflows is inf, whose hinge is 0 as that
+    # of the true one, and one that underflows is below eps's rounding.
+    std = torch.sqrt(_working(Z).var(dim=-2, correction=1) + eps)
     return torch.relu(gamma - std).mean(dim=-1)
 
 
@@ -191,6 +335,13 @@ def covariance_loss(Z: Tensor, *, check_finite: bool = True) -> Tensor:
     4.0
     """
     n, D = _check_batch(Z, check_finite=check_finite)
+    loss = _homogeneous(_covariance_term, 4, _working(Z))
+    return _check_result(loss, "covariance term", check_finite)
+
+
+def _covariance_term(Z: Tensor) -> Tensor:
+    """:func:`covariance_loss` of a checked ``Z`` of entries of moderate size."""
+    n, D = Z.shape[-2], Z.shape[-1]
     Zc = _centre(Z)
     if n >= D:
         cov = Zc.transpose(-2, -1) @ Zc / (n - 1)
@@ -252,6 +403,14 @@ def cross_covariance_loss(
             f"n_blocks={n_blocks} must be a positive divisor of the number of "
             f"columns D={D}."
         )
+    term = functools.partial(_cross_covariance_term, n_blocks=n_blocks)
+    loss = _homogeneous(term, 4, _working(Z))
+    return _check_result(loss, "cross-block covariance term", check_finite)
+
+
+def _cross_covariance_term(Z: Tensor, *, n_blocks: int) -> Tensor:
+    """:func:`cross_covariance_loss` of a checked ``Z`` of moderate entries."""
+    n, D = Z.shape[-2], Z.shape[-1]
     L = D // n_blocks
     Zc = _centre(Z)
     if n >= D:
@@ -313,9 +472,29 @@ def normalized_cross_covariance_loss(
             f"F1 and F2 must have the same shape; got {tuple(F1.shape)} and "
             f"{tuple(F2.shape)}."
         )
-    if check_finite:
-        _check_finite(F2, "F2")
+    _check_batch(F2, "F2", check_finite=check_finite)
     _check_nonnegative("regularization", regularization)
+    F1, F2 = _working(F1), _working(F2)
+    if F1.device.type == "cpu":
+        # Directly first (the kernel contrast of VCRegICA calls this many times
+        # on features of moderate size): a product that overflowed makes the
+        # value NaN or inf (|C12| <= the square root of C11's and C22's
+        # diagonals), and only then are the blocks rescaled. On a GPU, where
+        # the test would wait for the device, they always are.
+        value = _normalized_cross_covariance(F1, F2, regularization, None, None)
+        if bool(torch.isfinite(value).all()):
+            return value
+    # Each block at a moderate scale, where its products neither overflow nor
+    # underflow: the loss does not depend on the scale of either block, but for
+    # the absolute floor of the ridge, scaled to match (and kept in range).
+    ((F1,), scale1), ((F2,), scale2) = _at_moderate_scale(F1), _at_moderate_scale(F2)
+    return _normalized_cross_covariance(F1, F2, regularization, scale1, scale2)
+
+
+def _normalized_cross_covariance(F1, F2, regularization, scale1, scale2):
+    """:func:`normalized_cross_covariance_loss` of checked blocks divided by
+    ``scale1`` and ``scale2`` (``None``: not divided)."""
+    n, width = F1.shape[-2], F1.shape[-1]
     mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
     # Centred through the means rather than centred copies of the features, and
     # not divided by n - 1: the normalised cross-covariance does not change when
@@ -324,9 +503,10 @@ def normalized_cross_covariance_loss(
     C22 = (F2.mT @ F2).sub_(mean2.mT @ mean2, alpha=n)
     C12 = (F1.mT @ F2).sub_(mean1.mT @ mean2, alpha=n)
     factors = []
-    for C in (C11, C22):
+    for C, scale in ((C11, scale1), (C22, scale2)):
+        floor = _ridge_at_scale(1e-12 * (n - 1), _squeeze(scale, 1))
         diagonal = C.diagonal(dim1=-2, dim2=-1)
-        diagonal += regularization * diagonal.mean(-1, keepdim=True) + 1e-12 * (n - 1)
+        diagonal += regularization * diagonal.mean(-1, keepdim=True) + floor
         factors.append(torch.linalg.cholesky_ex(C)[0])
     M = torch.linalg.solve_triangular(factors[0], C12, upper=False)
     M = torch.linalg.solve_triangular(factors[1], M.mT, upper=False)
@@ -361,14 +541,13 @@ def invariance_loss(Z: Tensor, Z_prime: Tensor, *, check_finite: bool = True) ->
     >>> float(invariance_loss(torch.zeros(4, 2), torch.ones(4, 2)))
     1.0
     """
-    if Z.shape != Z_prime.shape:
-        raise ValueError(
-            "Z and Z_prime must have the same shape; got "
-            f"{tuple(Z.shape)} and {tuple(Z_prime.shape)}."
-        )
-    _check_batch(Z, check_finite=check_finite)
-    if check_finite:
-        _check_finite(Z_prime, "Z_prime")
+    _check_pair(Z, Z_prime, check_finite=check_finite)
+    loss = _homogeneous(_invariance_term, 2, _working(Z), _working(Z_prime))
+    return _check_result(loss, "invariance term", check_finite)
+
+
+def _invariance_term(Z: Tensor, Z_prime: Tensor) -> Tensor:
+    """:func:`invariance_loss` of checked views."""
     return (Z - Z_prime).square().mean(dim=(-2, -1))
 
 
@@ -442,12 +621,20 @@ def vicreg_terms(
     >>> float(terms.invariance)
     0.0
     """
-    invariance = invariance_loss(Z, Z_prime, check_finite=check_finite)
+    terms = _vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps, check_finite=check_finite)
+    for name, term in terms._asdict().items():
+        _check_result(term, f"{name} term", check_finite)
+    return terms
+
+
+def _vicreg_terms(Z, Z_prime, *, gamma, eps, check_finite):
+    """:func:`vicreg_terms` without the check of the terms' range."""
+    _check_pair(Z, Z_prime, check_finite=check_finite)
     variance = [
         variance_loss(V, gamma=gamma, eps=eps, check_finite=False) for V in (Z, Z_prime)
     ]
     return VICRegTerms(
-        invariance,
+        invariance_loss(Z, Z_prime, check_finite=False),
         0.5 * variance[0] + 0.5 * variance[1],
         covariance_loss(Z, check_finite=False)
         + covariance_loss(Z_prime, check_finite=False),
@@ -512,12 +699,13 @@ def vicreg_loss(
     24.75
     """
     _check_weights(invariance_weight, variance_weight, covariance_weight)
-    terms = vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps, check_finite=check_finite)
-    return (
-        invariance_weight * terms.invariance
-        + variance_weight * terms.variance
-        + covariance_weight * terms.covariance
+    terms = _vicreg_terms(Z, Z_prime, gamma=gamma, eps=eps, check_finite=check_finite)
+    loss = _weighted_sum(
+        (invariance_weight, terms.invariance),
+        (variance_weight, terms.variance),
+        (covariance_weight, terms.covariance),
     )
+    return _check_result(loss, "VICReg loss", check_finite)
 
 
 def vcreg_loss(
@@ -569,7 +757,8 @@ def vcreg_loss(
     _check_weights(variance_weight=variance_weight, covariance_weight=covariance_weight)
     variance = variance_loss(Z, gamma=gamma, eps=eps, check_finite=check_finite)
     covariance = covariance_loss(Z, check_finite=False)
-    return variance_weight * variance + covariance_weight * covariance
+    loss = _weighted_sum((variance_weight, variance), (covariance_weight, covariance))
+    return _check_result(loss, "VCReg loss", check_finite)
 
 
 def _check_pair(Z: Tensor, Z_prime: Tensor, *, check_finite: bool) -> tuple[int, int]:
@@ -581,8 +770,7 @@ def _check_pair(Z: Tensor, Z_prime: Tensor, *, check_finite: bool) -> tuple[int,
             f"{tuple(Z.shape)} and {tuple(Z_prime.shape)}."
         )
     n, D = _check_batch(Z, check_finite=check_finite)
-    if check_finite:
-        _check_finite(Z_prime, "Z_prime")
+    _check_batch(Z_prime, "Z_prime", check_finite=check_finite)
     return n, D
 
 
@@ -653,13 +841,19 @@ def barlow_twins_loss(
     _check_nonnegative("eps", eps)
     standardised = []
     for name, V in (("Z", Z), ("Z_prime", Z_prime)):
+        # Standardised at a moderate scale, where the variance neither
+        # overflows nor underflows; eps is scaled to match (an eps beyond the
+        # dtype's range there, for tiny embeddings, standardises them to 0).
+        V = _working(V)
+        (V,), scale = _at_moderate_scale(V)
         variance = V.var(dim=-2, correction=0, keepdim=True)
         if eps == 0 and bool((variance == 0).any()):
             raise ValueError(
                 f"{name} has a constant column, whose standardisation divides by "
                 "zero when eps=0; pass eps > 0."
             )
-        standardised.append(_centre(V) / torch.sqrt(variance + eps))
+        ridge = _ridge_at_scale(eps, scale)
+        standardised.append(_centre(V) / torch.sqrt(variance + ridge))
     C = standardised[0].mT @ standardised[1] / n
     diagonal = torch.diagonal(C, dim1=-2, dim2=-1)
     off = C - torch.diag_embed(diagonal)
@@ -750,10 +944,18 @@ def wmse_loss(
             f"their covariance, which is singular unless 2n > D; got n = {n} rows "
             f"and D = {D} features. Use a larger batch (much larger than D)."
         )
-    stacked = torch.cat([Z, Z_prime], dim=-2)
-    centred = _centre(stacked)
+    Z, Z_prime = _working(Z), _working(Z_prime)
+    # Whitened at a moderate scale (the whitened rows do not depend on it;
+    # eps is scaled to match), and symmetrically in the two views, so that
+    # swapping them gives the same loss to the last bit: the mean is the mean
+    # of the two views' means and the covariance the sum of their scatters.
+    (Z, Z_prime), scale = _at_moderate_scale(Z, Z_prime)
+    mean = 0.5 * Z.mean(dim=-2, keepdim=True) + 0.5 * Z_prime.mean(dim=-2, keepdim=True)
+    centred, centred_prime = Z - mean, Z_prime - mean
     eye = torch.eye(D, dtype=Z.dtype, device=Z.device)
-    covariance = centred.mT @ centred / (2 * n - 1) + eps * eye
+    scatter = centred.mT @ centred + centred_prime.mT @ centred_prime
+    ridge = _ridge_at_scale(eps, scale)
+    covariance = scatter / (2 * n - 1) + ridge * eye
     L, info = torch.linalg.cholesky_ex(covariance)
     if bool((info > 0).any()):
         raise ValueError(
@@ -761,10 +963,13 @@ def wmse_loss(
             f"definite (eps = {eps!r}): some embedding columns are constant or "
             "linearly dependent; pass a larger eps."
         )
-    # Row form of w = L^-1 (z - m): solve W L^T = centred for W.
-    whitened = torch.linalg.solve_triangular(L.mT, centred, upper=True, left=False)
-    whitened = nn.functional.normalize(whitened, dim=-1)
-    w, w_prime = whitened[..., :n, :], whitened[..., n:, :]
+    # Row form of w = L^-1 (z - m): solve W L^T = centred for W, each view alike.
+    w, w_prime = (
+        nn.functional.normalize(
+            torch.linalg.solve_triangular(L.mT, V, upper=True, left=False), dim=-1
+        )
+        for V in (centred, centred_prime)
+    )
     return (w - w_prime).square().sum(dim=-1).mean(dim=-1)
 
 

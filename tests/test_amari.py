@@ -198,3 +198,18 @@ def test_match_sources_scale_free_property(seed, m, exponents):
     assert_array_equal(match.permutation, expected.permutation)
     assert_array_equal(match.signs, expected.signs)
     assert_allclose(match.aligned, expected.aligned * est_scales[expected.permutation])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_matrices_are_read_as_dense(fmt):
+    """Before: "setting an array element with a sequence"."""
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    W, A = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    W[0, 1] = A[2, 0] = 0.0
+    expected = amari_distance(W, A)
+    assert amari_distance(sparse.csr_matrix(W).asformat(fmt), A) == expected
+    assert amari_distance(W, sparse.csr_matrix(A).asformat(fmt)) == expected
+    S = rng.laplace(size=(50, 3))
+    match = match_sources(sparse.csr_matrix(S).asformat(fmt), S[:, ::-1])
+    assert_array_equal(match.permutation, [2, 1, 0])

@@ -174,6 +174,7 @@ def test_stopping_epoch_does_not_follow_a_drift_of_the_loss():
     assert np.mean(same) >= 0.85
 
 
+@pytest.mark.slow
 def test_same_fit_with_one_and_two_torch_threads(wine):
     """Same seed, same number of epochs and the same representation to round-off.
 
@@ -256,6 +257,7 @@ def test_feature_names_and_pandas_output(wine):
     assert_array_equal(model.feature_names_in_, frame.columns)
 
 
+@pytest.mark.slow
 def test_pipeline_and_grid_search_over_projector_widths(wine):
     X, y = wine
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
@@ -277,6 +279,7 @@ def test_pipeline_and_grid_search_over_projector_widths(wine):
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
+@pytest.mark.slow
 def test_augmentation_strengths_are_grid_searchable(wine):
     X, _ = wine
     grid = {"resample_rate": [0.0, 0.5], "noise_std": [0.0, 0.2]}

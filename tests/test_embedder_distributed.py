@@ -31,6 +31,7 @@ from skvcreg.projectors._mlp import make_mlp_projector
 
 dist = pytest.importorskip("torch.distributed")
 pytestmark = [
+    pytest.mark.slow,  # the module's fixture starts two processes (about 10-25 s)
     pytest.mark.skipif(not dist.is_available(), reason="torch.distributed missing"),
     pytest.mark.filterwarnings("ignore:Training stopped at max_epochs"),
 ]

@@ -52,6 +52,7 @@ def _assert_same(scores, reference):
         np.testing.assert_array_equal(scores[key], reference[key])
 
 
+@pytest.mark.slow
 def test_loky_caps_torch_threads_per_worker():
     threads = joblib.Parallel(n_jobs=2, backend="loky")(
         joblib.delayed(_torch_threads)() for _ in range(2)
@@ -59,6 +60,7 @@ def test_loky_caps_torch_threads_per_worker():
     assert max(threads) <= max(1, os.cpu_count() // 2)
 
 
+@pytest.mark.slow
 def test_dask_backend_on_a_local_cluster_gives_loky_scores(loky_scores, dask_client):
     search, X = _search()
     with joblib.parallel_backend("dask"):
@@ -69,6 +71,7 @@ def test_dask_backend_on_a_local_cluster_gives_loky_scores(loky_scores, dask_cli
     assert set(threads.values()) == {1}
 
 
+@pytest.mark.slow
 def test_ray_backend_gives_loky_scores(loky_scores):
     ray = pytest.importorskip("ray", reason="Ray is not installed")
     from ray.util.joblib import register_ray

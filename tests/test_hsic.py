@@ -408,3 +408,47 @@ def test_multi_column_hsic_is_scale_free(x, k):
     expected_statistic, expected_pvalue = hsic_test(x, y)
     assert_allclose(statistic, expected_statistic, rtol=1e-8, atol=1e-12)
     assert_allclose(pvalue, expected_pvalue, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        # Before: numpy's "ufunc 'isfinite' not supported for the input types".
+        ({"rtol": "1e-3"}, r"rtol must be a float in \(0, 1\), got '1e-3'"),
+        ({"rtol": True}, r"rtol must be a float in \(0, 1\), got True"),
+        # Before: the non-empty string "False" was taken as True.
+        ({"normalize": "False"}, "normalize must be True or False, got 'False'"),
+        ({"normalize": 0}, "normalize must be True or False, got 0"),
+        ({"bandwidth": True}, "bandwidth must be 'median' or positive float"),
+    ],
+)
+def test_options_of_the_wrong_type_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pairwise_hsic(_data(n=20), **kwargs)
+    if "rtol" not in kwargs:
+        x = _data(n=20)
+        with pytest.raises(ValueError, match=match):
+            hsic(x[:, 0], x[:, 1], **kwargs)
+
+
+def test_numpy_bool_is_a_bool():
+    X = _data(n=30)
+    assert_allclose(
+        pairwise_hsic(X, normalize=np.True_), pairwise_hsic(X, normalize=True)
+    )
+
+
+def test_nullable_pandas_dataframe_is_numeric():
+    """A DataFrame of the nullable ``Float64``/``Int64`` dtypes, which both
+    estimators accept, was an "object array" here; a missing value is NaN."""
+    pd = pytest.importorskip("pandas")
+    X = _data(n=40)
+    frame = pd.DataFrame(X).astype("Float64")
+    frame[3] = frame[3].astype("Int64")
+    assert_allclose(pairwise_hsic(frame), pairwise_hsic(X), rtol=1e-12)
+    assert_allclose(hsic(frame[0], frame[1]), hsic(X[:, 0], X[:, 1]), rtol=1e-12)
+    frame.iloc[3, 2] = pd.NA
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        pairwise_hsic(frame)
+    with pytest.raises(ValueError, match="must be numeric, got an object array"):
+        pairwise_hsic(pd.DataFrame({"a": ["x", "y", "z"], "b": [1.0, 2.0, 3.0]}))

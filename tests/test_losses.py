@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
@@ -663,13 +663,209 @@ _finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
     st.floats(0.0, 10.0),
     st.integers(0, 2**16),
 )
+@example(  # nearly collinear columns: the covariance's condition number is ~1e6
+    np.array([[0.0, -241.03, 0.0], [579.0, 579.0, 579.0], [579.0, 579.0, 579.0]]),
+    0.0,
+    0,
+)
 def test_two_view_losses_bounds_and_symmetry(Z, redundancy_weight, seed):
     Zp = Z + _rng(seed).normal(size=Z.shape)
     bt = float(barlow_twins_loss(_t(Z), _t(Zp), redundancy_weight=redundancy_weight))
     assert bt >= 0
     swapped = barlow_twins_loss(_t(Zp), _t(Z), redundancy_weight=redundancy_weight)
+    # C of the swapped views is C^T: the same products, summed in the same order.
     assert_allclose(float(swapped), bt, rtol=1e-9, atol=1e-12)
     if 2 * Z.shape[0] > Z.shape[1]:
         w = float(wmse_loss(_t(Z), _t(Zp)))
         assert -1e-12 <= w <= 4 + 1e-9
-        assert_allclose(float(wmse_loss(_t(Zp), _t(Z))), w, rtol=1e-9, atol=1e-12)
+        # Exactly symmetric, not only to rounding: the joint mean and scatter are
+        # sums of the two views' (a + b == b + a in floating point), and each
+        # view is whitened on its own. Stacking the views instead summed them in
+        # another order once swapped, and the whitening amplifies that rounding
+        # by the covariance's condition number (1e-9 relative on the example).
+        assert float(wmse_loss(_t(Zp), _t(Z))) == w
+
+
+# ------------------------------------------------- dtypes, empty and extreme input
+
+# Every public loss, each with its second input where it has one.
+EVERY_LOSS = {
+    **LOSSES,
+    "wmse": wmse_loss,
+    "normalized_cross_covariance": normalized_cross_covariance_loss,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LOSS))
+@pytest.mark.parametrize("view", [0, 1])
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.int32, torch.bool, torch.complex128]
+)
+def test_non_float_input_is_an_error(name, view, dtype):
+    Z = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    views = [Z, Z + 1.0]
+    views[view] = (10 * views[view]).to(dtype)
+    label = ("F1", "F2") if name == "normalized_cross_covariance" else ("Z", "Z_prime")
+    if view == 1 and name in {"variance", "covariance", "cross_covariance", "vcreg"}:
+        return  # a one-view loss never reads the second input
+    with pytest.raises(
+        ValueError, match=f"{label[view]} must be a real floating-point"
+    ):
+        EVERY_LOSS[name](*views)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LOSS))
+@pytest.mark.parametrize("shape", [(32, 0), (3, 32, 0)])
+def test_batch_without_columns_is_an_error(name, shape):
+    # Before: NaN from the mean of no columns, without a word.
+    Z = torch.zeros(shape)
+    with pytest.raises(ValueError, match=r"has no columns \(shape"):
+        EVERY_LOSS[name](Z, Z)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LOSS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_input_is_computed_in_float32(name, dtype):
+    """float16 embeddings of scale 100 are finite, but their covariances' squares
+    (about 1e8) are not: the loss is computed, and returned, in float32, equal
+    to the loss of the same values given in float32."""
+    g = torch.Generator().manual_seed(5)
+    Z = (100 * torch.randn(64, 6, generator=g)).to(dtype)
+    Zp = (Z.float() + 30 * torch.randn(64, 6, generator=g)).to(dtype)
+    got = EVERY_LOSS[name](Z, Zp)
+    assert got.dtype == torch.float32
+    assert torch.isfinite(got)
+    assert torch.equal(got, EVERY_LOSS[name](Z.float(), Zp.float()))
+    if name in NUMPY_LOSSES:
+        Zn, Zpn = Z.double().numpy(), Zp.double().numpy()
+        # float32 sums of 64 rows, against float64: a few units of 1e-7 relative.
+        assert_allclose(float(got), NUMPY_LOSSES[name](Zn, Zpn), rtol=1e-5)
+
+
+def test_low_precision_gradient_reaches_the_input_in_its_dtype():
+    Z = (100 * torch.randn(64, 6, generator=torch.Generator().manual_seed(0))).half()
+    Z.requires_grad_()
+    vicreg_loss(Z, Z.flip(0)).backward()
+    assert Z.grad.dtype == torch.float16
+    assert torch.isfinite(Z.grad).all()
+
+
+def _pair(dtype=torch.float64, seed=6, shape=(24, 6)):
+    g = torch.Generator().manual_seed(seed)
+    Z = torch.randn(*shape, generator=g, dtype=dtype)
+    return Z, Z + 0.5 * torch.randn(*shape, generator=g, dtype=dtype)
+
+
+HOMOGENEOUS = sorted(set(EVERY_LOSS) - {"variance", "vcreg", "vicreg"})
+
+
+@pytest.mark.parametrize(
+    "dtype, k",
+    [(torch.float32, k) for k in (-20, -1, 1, 20)]
+    + [(torch.float64, k) for k in (-200, -1, 1, 200)],
+)
+@pytest.mark.parametrize(
+    "name", sorted(set(EVERY_LOSS) - {"variance", "vcreg", "vicreg"})
+)
+def test_scaling_by_a_power_of_two_is_exact(name, dtype, k):
+    """Each loss is homogeneous in the scale of the embeddings (of degree 4, 2,
+    or 0 for the standardised and whitened ones when eps = 0; the variance hinge
+    is not, its gamma and eps being absolute) and is computed at a scale of
+    order 1 then scaled back by a power of two: within range, scaling the input
+    by 2**k scales the loss by the same power of 2**k to the last bit, not only
+    to rounding."""
+    Z, Zp = _pair(dtype)
+    power = {"covariance": 4, "cross_covariance": 4, "invariance": 2}.get(name, 0)
+    kwargs = {"eps": 0.0} if name in {"barlow_twins", "wmse"} else {}
+    base = EVERY_LOSS[name](Z, Zp, **kwargs)
+    scaled = EVERY_LOSS[name](Z * 2.0**k, Zp * 2.0**k, **kwargs)
+    if name == "normalized_cross_covariance":
+        # Its ridge has an absolute floor of 1e-12 (n - 1), which breaks the
+        # homogeneity: negligible (below rounding) for columns of scale 1 and
+        # above, dominant for columns of scale 1e-6 and below.
+        if k >= -1:
+            rtol = 1e-6 if dtype == torch.float32 else 1e-10
+            assert_allclose(float(scaled), float(base), rtol=rtol)
+    else:
+        assert torch.equal(scaled, base * (2.0**k) ** power)
+
+
+@pytest.mark.parametrize("name", ["covariance", "vcreg", "vicreg", "invariance"])
+def test_loss_beyond_the_range_is_an_error_never_nan(name):
+    """Before: float64 embeddings of scale 1e160 gave NaN (inf - inf), although
+    they passed the finiteness check. The covariance term is then about 1e640:
+    with check_finite it is an error naming the range, without it inf."""
+    Z, Zp = _pair()
+    big, big_prime = 1e160 * Z, 1e160 * Zp
+    with pytest.raises(ValueError, match="exceeds the range of torch.float64"):
+        EVERY_LOSS[name](big, big_prime)
+    fn = {
+        "covariance": covariance_loss,
+        "vcreg": vcreg_loss,
+        "invariance": invariance_loss,
+        "vicreg": vicreg_loss,
+    }[name]
+    args = (big, big_prime) if name in {"invariance", "vicreg"} else (big,)
+    assert float(fn(*args, check_finite=False)) == np.inf
+
+
+def test_zero_weight_of_an_overflowing_term_is_not_nan():
+    Z, Zp = _pair()
+    loss = vicreg_loss(1e160 * Z, 1e160 * Zp, invariance_weight=0, covariance_weight=0)
+    assert float(loss) == 0.0  # the variance hinge of huge columns is 0
+    assert float(vcreg_loss(1e160 * Z, covariance_weight=0)) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170])
+def test_scale_free_losses_at_extreme_scales(scale):
+    """Barlow Twins and W-MSE standardise or whiten: at 1e160 the variances
+    overflowed (Barlow Twins returned the loss of zero embeddings, W-MSE called
+    the covariance not positive definite), and the normalised cross-covariance
+    was NaN. Now they are the loss at scale 1 (eps=0; with the default eps,
+    tiny embeddings are dominated by it, as intended)."""
+    Z, Zp = _pair()
+    assert_allclose(
+        float(barlow_twins_loss(scale * Z, scale * Zp, eps=0.0)),
+        float(barlow_twins_loss(Z, Zp, eps=0.0)),
+        rtol=1e-12,
+    )
+    assert_allclose(
+        float(wmse_loss(scale * Z, scale * Zp, eps=0.0)),
+        float(wmse_loss(Z, Zp, eps=0.0)),
+        rtol=1e-12,
+    )
+    F1, F2 = Z[:, :2], Zp[:, 2:4]
+    nocco = normalized_cross_covariance_loss(scale * F1, scale * F2)
+    if scale > 1:  # the ridge's absolute floor is negligible both ways
+        assert_allclose(
+            float(nocco), float(normalized_cross_covariance_loss(F1, F2)), rtol=1e-9
+        )
+    else:  # ... and dominates values of 1e-170: independent-looking, as before
+        assert 0 <= float(nocco) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["variance", "barlow_twins", "wmse"])
+def test_gradient_is_finite_at_extreme_scales(name):
+    Z, Zp = _pair()
+    Z = (1e160 * Z).requires_grad_()
+    fn = variance_loss if name == "variance" else EVERY_LOSS[name]
+    loss = fn(Z) if name == "variance" else fn(Z, 1e160 * Zp)
+    loss.backward()
+    assert torch.isfinite(Z.grad).all()
+
+
+@pytest.mark.parametrize("name", ["barlow_twins", "wmse", "covariance"])
+def test_each_leading_index_gets_its_own_scale(name):
+    """A stack of batches of very different scales (one at 1e160, one at 1):
+    each is computed at its own scale, as if alone."""
+    Z, Zp = _pair()
+    stack = torch.stack([1e160 * Z, Z]), torch.stack([1e160 * Zp, Zp])
+    kwargs = {} if name == "covariance" else {"eps": 0.0}
+    fn = EVERY_LOSS[name]
+    if name == "covariance":  # 1e640 is beyond float64: inf, never NaN
+        got = covariance_loss(stack[0], check_finite=False)
+        assert float(got[0]) == np.inf
+        assert float(got[1]) == float(covariance_loss(Z))
+        return
+    got = fn(*stack, **kwargs)
+    assert_allclose(got.numpy(), [float(fn(Z, Zp, **kwargs))] * 2, rtol=1e-12)

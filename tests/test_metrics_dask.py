@@ -275,6 +275,7 @@ def test_numpy_users_do_not_import_dask():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_pairwise_hsic_through_a_local_cluster(dask_client):
     distributed = pytest.importorskip("distributed")
     X = _data()

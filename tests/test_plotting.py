@@ -95,6 +95,9 @@ def test_matplotlib_imported_lazily():
         (np.array([[1.0, 0.2], [0.5, 1.0]]), {}, "symmetric"),
         (np.array([[1.0, np.nan], [np.nan, 1.0]]), {}, "NaN or infinity"),
         (np.eye(3), {"feature_names": ["a", "b"]}, "3 columns but 2 feature_names"),
+        (np.eye(3), {"feature_names": np.array(["a", "b"])}, "3 columns but 2"),
+        (np.eye(2), {"feature_names": "ab"}, "a sequence of names, one per column"),
+        (np.eye(2), {"normalize": "False"}, "normalize must be True or False"),
     ],
 )
 def test_bad_matrix_is_refused(matrix, kwargs, match):
@@ -151,3 +154,44 @@ def test_default_figure_fits_its_content(d, normalize):
     # The heat map is not squeezed: cells of at least a quarter inch.
     cell = display.ax_.get_window_extent().width / fig.dpi / d
     assert cell >= 0.25
+
+
+def test_feature_names_as_a_numpy_array(X):
+    """The natural call, with the array ``get_feature_names_out()`` returns,
+    was "the truth value of an array is ambiguous"."""
+    est = FastICA(n_components=3, random_state=0, whiten="unit-variance").fit(X)
+    names = est.get_feature_names_out()
+    assert isinstance(names, np.ndarray)
+    display = PairwiseIndependenceDisplay(np.eye(3), feature_names=names).plot()
+    labels = [t.get_text() for t in display.ax_.get_xticklabels()]
+    assert labels == ["fastica0", "fastica1", "fastica2"]
+
+
+@pytest.mark.parametrize(
+    "vmax, match",
+    [
+        # Before: matplotlib's "minvalue must be less than or equal to maxvalue".
+        (-1, r"vmax must be a number above the bottom of the colour scale, 0 "),
+        (0.0, "above the bottom of the colour scale"),
+        ("1", "above the bottom of the colour scale"),
+        (np.inf, "vmax must be finite"),
+    ],
+)
+def test_bad_vmax_is_named(vmax, match):
+    display = PairwiseIndependenceDisplay(_four_columns())
+    with pytest.raises(ValueError, match=match):
+        display.plot(vmax=vmax)
+    assert display.plot(vmax=0.5).im_.get_clim() == (0.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"annotate": "False"}, "annotate must be True or False, got 'False'"),
+        ({"colorbar": "no"}, "colorbar must be True or False, got 'no'"),
+    ],
+)
+def test_switches_must_be_bools(kwargs, match):
+    # A non-empty string is true: it would silently switch the option on.
+    with pytest.raises(ValueError, match=match):
+        PairwiseIndependenceDisplay(_four_columns()).plot(**kwargs)

@@ -118,6 +118,7 @@ def test_scorer_with_pandas_output():
     [
         ({"aggregate": "median"}, "aggregate must be one of"),
         ({"max_samples": 1}, "max_samples must be >= 2"),
+        ({"normalize": "False"}, "normalize must be True or False, got 'False'"),
     ],
 )
 def test_bad_options(kwargs, match):
@@ -140,3 +141,30 @@ def test_score_is_finite_and_bounded(Z):
     score = pairwise_independence_score(Z)
     assert np.isfinite(score) and -1.0 - 1e-9 <= score <= 0.0
     assert np.isfinite(pairwise_independence_score(Z, normalize=False))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"aggregate": "worst"}, "aggregate must be one of .*got 'worst'"),
+        ({"normalize": "yes"}, "normalize must be True or False"),
+        ({"max_samples": 1.5}, "max_samples must be an integer"),
+    ],
+)
+def test_scorer_checks_its_options_at_construction(kwargs, match):
+    """Checked at the first call, the error was raised inside GridSearchCV's
+    scoring, which turns it into a NaN score per fit (and an arbitrary
+    best_params_): it must come before the search starts."""
+    with pytest.raises(ValueError, match=match):
+        PairwiseIndependenceScorer(**kwargs)
+
+
+def test_grid_search_with_a_bad_scorer_option_fails_loudly():
+    X = np.random.default_rng(0).laplace(size=(60, 3))
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        GridSearchCV(
+            PCA(),
+            {"whiten": [False, True]},
+            scoring=PairwiseIndependenceScorer(aggregate="worst"),
+            cv=2,
+        ).fit(X)

@@ -52,6 +52,14 @@ def _check_widths(name, widths, *, allow_empty):
     return tuple(int(w) for w in widths)
 
 
+def _network_param(value):
+    """A network parameter as ``partial_fit`` compares it with the value that
+    built the networks: widths as a tuple (the list ``[256, 256]`` and the tuple
+    ``(256, 256)`` build the same networks), held as a copy (so that editing
+    the list in place is seen as a change)."""
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 def _column_statistics(X):
     """Mean, standard deviation and constancy of each column, at any finite scale.
 
@@ -564,13 +572,13 @@ neighbor_interpolation`); ``0`` switches it off.
         ``GridSearchCV``'s criterion without labels, for instance over projector
         widths; it compares models of one family and is not an accuracy.
 
-        How well it selects (``benchmarks/bench_embedder.py``, digits; figures on
-        the benchmarks page): like a 10%-label linear probe it ranks a ``(16, 16)``
-        projector well below wider ones, but it keeps rising with width where the
-        probe's accuracy flattens out between ``(64, 64)`` and ``(1024, 1024)``,
-        so it picks the widest projector, at a cost in 10%-label accuracy about
-        the seed-to-seed spread. Pairwise HSIC independence, retrieval of the
-        partner view and uniformity behaved in the same way. When a few labels are
+        As a selector of projector widths it ranks a narrow projector below
+        wider ones, as a linear probe does, but it keeps rising with the width
+        after a probe's accuracy has stopped improving, so it favours the widest
+        projector tried (``benchmarks/bench_embedder.py --sections widths``; the
+        figures are on the benchmarks page). Pairwise HSIC independence,
+        retrieval of the partner view and uniformity behaved in the same way.
+        When a few labels are
         available, a probe is the better selector.
 
         Parameters
@@ -774,7 +782,7 @@ neighbor_interpolation`); ``0`` switches it off.
         changed = {
             name: (state["params"][name], getattr(self, name))
             for name in _NETWORK_PARAMS
-            if state["params"][name] != getattr(self, name)
+            if state["params"][name] != _network_param(getattr(self, name))
         }
         if changed:
             described = ", ".join(
@@ -854,7 +862,9 @@ neighbor_interpolation`); ``0`` switches it off.
         # What partial_fit needs to continue; the encoder is encoder_ (float32
         # to float64 and back is exact).
         self._training_state = {
-            "params": {name: getattr(self, name) for name in _NETWORK_PARAMS},
+            "params": {
+                name: _network_param(getattr(self, name)) for name in _NETWORK_PARAMS
+            },
             "projector": copy.deepcopy(projector).to("cpu"),
             "optimizer": _to_cpu(info["optimizer_state"]),
             "generator": generator.get_state(),

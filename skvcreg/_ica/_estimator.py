@@ -26,11 +26,21 @@ from ._whitening import fit_whitening
 __all__ = ["VCRegICA"]
 
 
+# The kernel features are computed in float32 on white components (unit
+# variance) with random weights N(0, 1) / s: a bandwidth s must stay well inside
+# float32's range, where those weights are finite and not all zero.
+_BANDWIDTH_RANGE = (1e-30, 1e30)
+
+
 def _check_widths_and_bandwidths(widths, bandwidths):
     """Element checks that type constraints cannot express."""
     auto = isinstance(widths, str)  # "auto", checked by the constraints
     if not auto and (
-        len(widths) == 0 or not all(isinstance(w, Integral) and w >= 1 for w in widths)
+        len(widths) == 0
+        or not all(
+            isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
+            for w in widths
+        )
     ):
         raise ValueError(
             f"projector_widths must be a non-empty tuple of positive integers, got "
@@ -38,11 +48,20 @@ def _check_widths_and_bandwidths(widths, bandwidths):
         )
     values = np.atleast_1d(np.asarray(bandwidths, dtype=object))
     if values.size == 0 or not all(
-        isinstance(v, Real) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+        for v in values
     ):
         raise ValueError(
             f"bandwidths must be a positive float or a non-empty tuple of them, got "
             f"{bandwidths!r}."
+        )
+    low, high = _BANDWIDTH_RANGE
+    if not all(low <= v <= high for v in values):
+        raise ValueError(
+            f"bandwidths must lie between {low:g} and {high:g}, got {bandwidths!r}: "
+            "they are scales on the white components (of variance 1), and the "
+            "kernel features are computed in float32, where the random weights "
+            "N(0, 1) / bandwidth of values beyond that range overflow or vanish."
         )
 
 

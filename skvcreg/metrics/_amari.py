@@ -3,10 +3,16 @@
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
+
+from ._validation import _numeric_pandas_to_numpy
 
 
 def _as_finite_2d(array, name):
+    # A sparse matrix is made dense: np.asarray would wrap it in a 0-d object
+    # array ("setting an array element with a sequence").
+    array = array.toarray() if sp.issparse(array) else _numeric_pandas_to_numpy(array)
     array = np.asarray(array)
     if np.iscomplexobj(array):
         raise ValueError(f"{name} must be real, got a complex array.")
@@ -58,9 +64,9 @@ def amari_distance(W, A):
 
     Parameters
     ----------
-    W : array-like of shape (m, d)
+    W : array-like or sparse matrix of shape (m, d)
         Estimated unmixing matrix (for instance ``VCRegICA().components_``).
-    A : array-like of shape (d, m)
+    A : array-like or sparse matrix of shape (d, m)
         True mixing matrix, so that observations are ``X = S @ A.T``.
 
     Returns
@@ -202,9 +208,9 @@ def match_sources(S_true, S_est):
 
     Parameters
     ----------
-    S_true : array-like of shape (n_samples, n_true)
+    S_true : array-like or sparse matrix of shape (n_samples, n_true)
         True sources.
-    S_est : array-like of shape (n_samples, n_est)
+    S_est : array-like or sparse matrix of shape (n_samples, n_est)
         Estimated sources, ``n_est >= n_true`` (extra columns are left out).
 
     Returns

@@ -35,10 +35,12 @@ from ._rff import (
 )
 from ._validation import (
     check_bandwidth,
+    check_bool,
     check_choice,
     check_dask_samples,
     check_estimator,
     check_finite_range,
+    check_open_unit_interval,
     check_positive_int,
     check_samples,
     min_samples_for,
@@ -113,6 +115,7 @@ def hsic(x, y, *, bandwidth="median", estimator="biased", normalize=False):
     True
     """
     estimator = check_estimator(estimator)
+    normalize = check_bool(normalize, "normalize")
     minimum = min_samples_for(estimator)
     x = check_samples(x, "x", min_samples=minimum)
     y = check_samples(y, "y", min_samples=minimum)
@@ -294,6 +297,8 @@ default="median"
            [0.4, 0. , 1. ]])
     """
     estimator = check_estimator(estimator)
+    normalize = check_bool(normalize, "normalize")
+    rtol = check_open_unit_interval(rtol, "rtol")
     minimum = min_samples_for(estimator)
     on_dask = is_dask_array(X)
     if on_dask:
@@ -304,8 +309,6 @@ default="median"
     n_features = check_positive_int(n_features, "n_features", minimum=2)
     if n_features % 2:
         raise ValueError(f"n_features must be even, got {n_features}.")
-    if not (np.isfinite(rtol) and 0 < rtol < 1):
-        raise ValueError(f"rtol must be in (0, 1), got {rtol!r}.")
     bandwidths = check_bandwidth(bandwidth, X.shape[1])
     device = metric_device(device)
     if on_dask:

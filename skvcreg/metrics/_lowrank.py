@@ -17,9 +17,9 @@ after the product; features whose bound is too loose get more pivots, and only
 the rows they add are multiplied again.
 
 Cost: the Cholesky steps are ``O(d n r)`` each, batched over features; the product
-of the stacked centred factors is ``O(n R^2)`` with ``R = sum_f r_f`` (about 20
-per feature for Gaussian-like data at ``rtol = 1e-6`` and ``n = 1000``; heavy
-tails need more: every isolated outlier takes a pivot).
+of the stacked centred factors is ``O(n R^2)`` with ``R = sum_f r_f`` (a few tens
+per feature for Gaussian-like data, measured on the benchmarks page; heavy tails
+need more: every isolated outlier takes a pivot).
 """
 
 import numpy as np

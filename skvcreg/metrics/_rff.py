@@ -168,8 +168,9 @@ class _Deferred:
     As a task of its own, a block is ready from the start, and the free threads
     of dask's local scheduler compute blocks far ahead of the chains that
     consume them (a chain step takes much longer than making a block), holding
-    them all: 737 MiB at 10^7 x 32 against 202 MiB at 10^6. Wrapped, the block
-    is made inside the chain step, so one block per thread is held. (A
+    them all, so the memory grows with the rows (the benchmarks page, "Beyond one
+    machine", has the measurement). Wrapped, the block is made inside the chain
+    step, so one block per thread is held. (A
     ``distributed`` scheduler queues root tasks itself, and needs the blocks as
     tasks to spread the chains over its workers.)"""
 

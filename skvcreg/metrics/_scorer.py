@@ -11,6 +11,7 @@ from ._engine import (
 )
 from ._lowrank import lowrank_statistics
 from ._validation import (
+    check_bool,
     check_choice,
     check_dask_samples,
     check_finite_range,
@@ -34,6 +35,15 @@ def _dask_rows(Z, rows):
     sample, n_bad, low, high = dask.compute(Z[rows], *dask_finite_range(Z))
     check_finite_range("Z", n_bad == 0, low, high)
     return np.asarray(sample, dtype=np.float64)
+
+
+def _check_score_options(aggregate, normalize, max_samples):
+    """The options of :func:`pairwise_independence_score`, checked."""
+    return (
+        check_choice(aggregate, "aggregate", _AGGREGATES),
+        check_bool(normalize, "normalize"),
+        check_positive_int(max_samples, "max_samples", minimum=2),
+    )
 
 
 def pairwise_independence_score(
@@ -109,8 +119,9 @@ def pairwise_independence_score(
     >>> pairwise_independence_score(np.ones((500, 3)))
     -1.0
     """
-    aggregate = check_choice(aggregate, "aggregate", _AGGREGATES)
-    max_samples = check_positive_int(max_samples, "max_samples", minimum=2)
+    aggregate, normalize, max_samples = _check_score_options(
+        aggregate, normalize, max_samples
+    )
     if is_dask_array(Z):
         Z = check_dask_samples(Z, "Z", min_samples=2)
         Z = _dask_rows(Z, subsample_rows(Z.shape[0], max_samples, random_state))
@@ -148,7 +159,10 @@ class PairwiseIndependenceScorer:
     dict, with or without ``y``. Collapsed (constant) representations get the
     worst score (see :func:`pairwise_independence_score`). A transform that
     returns a dask array (dask-ml transformers, a ``FunctionTransformer`` of
-    array operations) is scored without loading it whole.
+    array operations) is scored without loading it whole. The options are
+    checked when the scorer is made, so that a bad one stops a search before it
+    starts (raised while scoring, inside the search, it would only make every
+    score NaN).
 
     Parameters
     ----------
@@ -184,6 +198,10 @@ class PairwiseIndependenceScorer:
     def __init__(
         self, aggregate="mean", normalize=True, max_samples=1000, random_state=None
     ):
+        # A scorer is not an estimator (nothing clones it or sets its
+        # parameters), and the options must be checked here: raised at the first
+        # call, inside a search, the error would become a NaN score per fit.
+        _check_score_options(aggregate, normalize, max_samples)
         self.aggregate = aggregate
         self.normalize = normalize
         self.max_samples = max_samples

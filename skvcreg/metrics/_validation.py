@@ -70,6 +70,24 @@ def dask_finite_range(x):
     return rows[:, 0].sum(), rows[:, 1 : 1 + d].min(axis=0), rows[:, 1 + d :].max(0)
 
 
+def _numeric_pandas_to_numpy(x):
+    """A pandas DataFrame or Series whose columns are all of real numeric
+    dtypes, one of them a nullable extension type (``Float64``, ``Int64``,
+    ``boolean``), as a float64 array with NaN for missing values (then refused
+    as NaN); anything else unchanged. ``np.asarray`` makes such a frame an
+    object array, which the estimators (through scikit-learn) accept."""
+    if not type(x).__module__.startswith("pandas"):
+        return x
+    from pandas.api.types import is_complex_dtype, is_numeric_dtype
+
+    dtypes = list(x.dtypes) if hasattr(x, "columns") else [getattr(x, "dtype", None)]
+    extension = any(not isinstance(d, np.dtype) for d in dtypes)
+    numeric = all(is_numeric_dtype(d) and not is_complex_dtype(d) for d in dtypes)
+    if dtypes and extension and numeric:
+        return x.to_numpy(dtype=np.float64, na_value=np.nan)
+    return x
+
+
 def check_samples(x, name, *, min_samples=2):
     """Return ``x`` as a finite float64 array of shape (n_samples, n_columns).
 
@@ -88,7 +106,7 @@ def check_samples(x, name, *, min_samples=2):
             f"accept dask arrays and reduce over their chunks; or pass "
             f"{name}.compute() if it fits in memory."
         )
-    x = np.asarray(x)
+    x = np.asarray(_numeric_pandas_to_numpy(x))
     _check_kind(x.dtype, name)
     if x.ndim == 1:
         x = x[:, None]
@@ -145,7 +163,12 @@ def check_bandwidth(bandwidth, n_variables):
                 f"bandwidth must be 'median' or positive float(s), got {bandwidth!r}."
             )
         return None
-    values = np.asarray(bandwidth, dtype=np.float64)
+    values = np.asarray(bandwidth)
+    if values.dtype.kind not in "iuf":  # not bool (True is not a bandwidth)
+        raise ValueError(
+            f"bandwidth must be 'median' or positive float(s), got {bandwidth!r}."
+        )
+    values = values.astype(np.float64)
     if values.ndim == 0:
         values = np.full(n_variables, float(values))
     if values.shape != (n_variables,):
@@ -164,6 +187,24 @@ def check_positive_int(value, name, *, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool if it is one (a numpy bool included); raise
+    otherwise: the string ``"False"`` is true in Python, and would silently
+    turn an option on."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def check_open_unit_interval(value, name):
+    """Return ``value`` as a float in ``(0, 1)``, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a float in (0, 1), got {value!r}.")
+    if not (np.isfinite(value) and 0 < value < 1):
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}.")
+    return float(value)
 
 
 def check_choice(value, name, choices):

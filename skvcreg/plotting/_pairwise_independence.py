@@ -1,8 +1,11 @@
 """Heat map of the pairwise (in)dependence of the columns of a representation."""
 
+from numbers import Real
+
 import numpy as np
 
 from ..metrics import pairwise_hsic
+from ..metrics._validation import check_bool
 
 
 def _import_pyplot():
@@ -35,8 +38,8 @@ _MARGIN_INCHES = 0.08
 _SYMMETRY_RTOL = 1e-8
 
 
-def _check_matrix(matrix, feature_names):
-    """The matrix as a finite, square, symmetric float array; names match."""
+def _check_matrix(matrix):
+    """The matrix as a finite, square, symmetric float array."""
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(
@@ -53,12 +56,26 @@ def _check_matrix(matrix, feature_names):
             "matrix must be symmetric (a pairwise dependence matrix); "
             f"|matrix - matrix.T| reaches {asymmetry:.3g}."
         )
-    d = matrix.shape[0]
-    if feature_names is not None and len(feature_names) != d:
-        raise ValueError(
-            f"matrix has {d} columns but {len(feature_names)} feature_names were given."
-        )
     return matrix
+
+
+def _check_feature_names(feature_names, d):
+    """One name per column, as a list of str: ``None`` gives ``z0, z1, ...``;
+    any sequence of names (a list, or the numpy array that
+    ``get_feature_names_out`` returns) is accepted, a single string is not."""
+    if feature_names is None:
+        return [f"z{i}" for i in range(d)]
+    if isinstance(feature_names, str) or np.ndim(feature_names) != 1:
+        raise ValueError(
+            "feature_names must be a sequence of names, one per column, got "
+            f"{feature_names!r}."
+        )
+    names = [str(name) for name in feature_names]
+    if len(names) != d:
+        raise ValueError(
+            f"matrix has {d} columns but {len(names)} feature_names were given."
+        )
+    return names
 
 
 def _colour_range(off_diagonal, vmax):
@@ -68,7 +85,14 @@ def _colour_range(off_diagonal, vmax):
     if vmax is None:
         high = max(0.0, off_diagonal.max()) if off_diagonal.size else 0.0
         vmax = high if high > low else low + 1.0
-    return low, vmax
+    elif isinstance(vmax, bool) or not isinstance(vmax, Real) or not vmax > low:
+        raise ValueError(
+            f"vmax must be a number above the bottom of the colour scale, {low:.3g} "
+            f"(0, or the smallest off-diagonal value if negative), got {vmax!r}."
+        )
+    elif not np.isfinite(vmax):
+        raise ValueError(f"vmax must be finite, got {vmax!r}.")
+    return low, float(vmax)
 
 
 def _new_figure(plt, d):
@@ -120,8 +144,9 @@ class PairwiseIndependenceDisplay:
     matrix : array-like of shape (n_columns, n_columns)
         Symmetric dependence matrix, e.g. from
         :func:`~skvcreg.metrics.pairwise_hsic`; checked when plotting.
-    feature_names : list of str or None, default=None
-        Tick labels, one per column; ``None`` uses ``z0, z1, ...``.
+    feature_names : array-like of str or None, default=None
+        Tick labels, one per column (a list, or the array that
+        ``get_feature_names_out()`` returns); ``None`` uses ``z0, z1, ...``.
     normalize : bool, default=True
         Whether ``matrix`` holds CKA values (in ``[0, 1]``); sets the colour-bar
         label and the number format.
@@ -204,28 +229,34 @@ class PairwiseIndependenceDisplay:
         Raises
         ------
         ValueError
-            If the matrix is not square, not symmetric, empty or not finite, or
-            ``feature_names`` does not have one name per column.
+            If the matrix is not square, not symmetric, empty or not finite,
+            ``feature_names`` does not have one name per column, or ``vmax`` is
+            not above the bottom of the colour scale; or if ``normalize``,
+            ``colorbar`` or ``annotate`` is not a bool.
         """
         plt = _import_pyplot()
-        matrix = _check_matrix(self.matrix, self.feature_names)
+        matrix = _check_matrix(self.matrix)
         d = matrix.shape[0]
-        names = self.feature_names or [f"z{i}" for i in range(d)]
+        names = _check_feature_names(self.feature_names, d)
+        normalize = check_bool(self.normalize, "normalize")
+        colorbar = check_bool(colorbar, "colorbar")
+        if annotate is not None:
+            annotate = check_bool(annotate, "annotate")
+        diagonal = np.eye(d, dtype=bool)
+        low, high = _colour_range(matrix[~diagonal], vmax)
         new_figure = ax is None
         if new_figure:
             _, ax = _new_figure(plt, d)
-        diagonal = np.eye(d, dtype=bool)
-        low, high = _colour_range(matrix[~diagonal], vmax)
         colours = plt.get_cmap(cmap).with_extremes(bad="0.85")
         shown = np.ma.masked_array(matrix, mask=diagonal)
         self.im_ = ax.imshow(shown, cmap=colours, vmin=low, vmax=high)
         ax.set_xticks(range(d), labels=names, rotation=90)
         ax.set_yticks(range(d), labels=names)
-        measure = "CKA (normalised HSIC)" if self.normalize else "HSIC"
+        measure = "CKA (normalised HSIC)" if normalize else "HSIC"
         ax.set_title(f"Pairwise dependence ({measure})" if title is None else title)
         self.text_ = None
         if annotate or (annotate is None and d <= 12):
-            self.text_ = self._annotate(ax, matrix)
+            self.text_ = self._annotate(ax, matrix, normalize)
         self.colorbar_ = None
         if colorbar:
             label = measure if vmax is not None else f"{measure}\noff-diagonal range"
@@ -236,11 +267,11 @@ class PairwiseIndependenceDisplay:
         self.figure_ = ax.figure
         return self
 
-    def _annotate(self, ax, matrix):
+    def _annotate(self, ax, matrix, normalize):
         """Off-diagonal values, in black or white for contrast with the cell."""
         d = matrix.shape[0]
         text = np.empty((d, d), dtype=object)
-        fmt = ".2f" if self.normalize else ".2g"
+        fmt = ".2f" if normalize else ".2g"
         for i in range(d):
             for j in range(d):
                 if i == j:
