@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "skvcreg.datasets",
     "skvcreg.losses",
     "skvcreg.metrics",
+    "skvcreg.mne",
     "skvcreg.plotting",
     "skvcreg.projectors",
 ]
