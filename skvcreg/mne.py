@@ -217,6 +217,12 @@ def _check_rank(ica, explained_variance, requested, n_samples, warnings_):
     mne = _import_mne()
     n_channels = len(explained_variance)
     rank = _numerical_rank(explained_variance, n_channels)
+    if rank < 2:
+        raise ValueError(
+            f"The data of {n_channels} channels have numerical rank {rank} "
+            f"({_rank_reasons(ica.info, n_samples)}): there is nothing to "
+            "separate."
+        )
     if rank == n_channels:
         return requested
     n = min(requested, rank)
@@ -375,6 +381,11 @@ def fit_ica(
     ('vcreg', 3, (3, 2000))
     """
     mne = _import_mne()
+    if not callable(getattr(mne.preprocessing.ICA, "_fit", None)):
+        raise ImportError(
+            f"MNE {mne.__version__} has no ICA._fit step for fit_ica to replace; "
+            "install a release the skvcreg[mne] extra accepts."
+        )
     refused = sorted(set(params) & set(_SET_BY_MNE))
     if refused:
         raise TypeError(

@@ -506,3 +506,22 @@ def test_same_seed_gives_identical_order_sign_and_values(hard_mixture):
     second = VCRegICA(random_state=7).fit(X)
     assert np.array_equal(first.components_, second.components_)
     assert np.array_equal(first.mixing_, second.mixing_)
+
+
+def test_average_reference_fits_at_rank_and_inverse_transform_gives_the_data_back():
+    # An average reference (each row minus its mean over channels) removes one
+    # dimension: five channels, rank four. One warning says so; no component is
+    # rounding noise blown up; transform then inverse_transform is the identity.
+    X, _, _ = make_ica_mixture(
+        ["laplace", "uniform", "b", "laplace"], 2000, n_features=5, random_state=0
+    )
+    X = X - X.mean(axis=1, keepdims=True)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ica = VCRegICA(random_state=0).fit(X)
+    messages = [str(w.message) for w in record if w.category is UserWarning]
+    assert len(messages) == 1 and "set to 4, the rank" in messages[0]
+    S = ica.transform(X)
+    assert S.shape == (2000, 4)
+    assert_allclose(S.std(axis=0), 1.0, rtol=1e-8)
+    assert_allclose(ica.inverse_transform(S), X, atol=1e-10 * np.abs(X).max())

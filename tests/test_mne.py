@@ -159,6 +159,15 @@ def test_projectors_lower_the_rank_with_one_message():
     _assert_fit_at_rank(ica, raw, 6)
 
 
+def test_rank_one_is_an_error():
+    rng = np.random.default_rng(0)
+    signal = rng.laplace(size=1000) * 1e-5
+    info = mne.create_info(["C3", "Cz", "C4"], sfreq=100.0, ch_types="eeg")
+    raw = mne.io.RawArray(np.outer([1.0, 2.0, -1.0], signal), info, verbose="error")
+    with pytest.raises(ValueError, match="numerical rank 1 .* nothing to separate"):
+        fit_ica(raw, verbose="error")
+
+
 def test_rank_message_is_logged_when_nothing_is_capped():
     raw = _read_recording(10.0)
     raw.set_eeg_reference("average", verbose="error")
