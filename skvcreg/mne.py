@@ -215,7 +215,7 @@ def _check_rank(ica, explained_variance, requested, n_samples, warnings_):
     numerical rank, with one message (a warning, appended to ``warnings_``
     for :func:`fit_ica` to raise, when the cap applies; else MNE's log)."""
     mne = _import_mne()
-    n_channels = len(explained_variance)
+    n_channels = len(ica.ch_names)
     rank = _numerical_rank(explained_variance, n_channels)
     if rank < 2:
         raise ValueError(

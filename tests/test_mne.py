@@ -109,6 +109,14 @@ def test_find_bads_eog_finds_a_frontal_blink_component(ica, raw):
     assert cleaned.get_data()[fp1].var() < 0.5 * before
 
 
+def test_find_bads_ecg_scores_every_component(ica, raw):
+    # The recording has no ECG channel and no visible heartbeat: this checks
+    # that MNE's search runs on the fitted object, not that it finds one.
+    indices, scores = ica.find_bads_ecg(raw, ch_name="Oz", method="ctps")
+    assert len(scores) == ica.n_components_ and np.all(np.isfinite(scores))
+    assert set(indices) <= set(range(ica.n_components_))
+
+
 def test_mne_plots_draw(ica, raw):
     pytest.importorskip("matplotlib")
     import matplotlib
