@@ -52,15 +52,15 @@ print(ica)
 # (band-passed 1-10 Hz) and flags the outliers.
 blink_components, scores = ica.find_bads_eog(raw, ch_name=["Fp1", "Fp2"])
 print("blink component(s):", [int(i) for i in blink_components])
-ica.plot_scores(scores, exclude=blink_components, show=False)
+scores_figure = ica.plot_scores(scores, exclude=blink_components, show=False)
 
 # %%
 # MNE's topomaps and source plots
 # -------------------------------
 # The blink component's scalp map peaks on the frontal pole and falls off toward
 # the back of the head; its time course shows the blinks.
-ica.plot_components(picks=range(6), show=False)
-ica.plot_sources(raw, picks=range(4), start=80.0, stop=100.0, show=False)
+topomaps = ica.plot_components(picks=range(6), show=False)
+browser = ica.plot_sources(raw, picks=range(4), start=80.0, stop=100.0, show=False)
 
 # %%
 # Remove it, and measure what went
