@@ -201,6 +201,17 @@ def test_epochs_input(raw):
     assert_allclose(restored, epochs.get_data(), atol=1e-6 * np.abs(restored).max())
 
 
+def test_noise_covariance_pre_whitening(raw):
+    short = raw.copy().crop(0, 10.0)
+    cov = mne.compute_raw_covariance(short, verbose="error")
+    ica = fit_ica(short, n_components=8, noise_cov=cov, random_state=0, verbose="error")
+    # MNE's whitener from the covariance, not one scale per channel type.
+    assert ica.pre_whitener_.shape == (31, 31)
+    data = short.get_data()
+    restored = ica.apply(short.copy(), exclude=[], verbose="error").get_data()
+    assert np.max(np.abs(restored - data)) <= 1e-6 * np.max(np.abs(data))
+
+
 def test_decim_picks_and_same_seed_same_ica(raw):
     picks = ["Fp1", "Fpz", "Fp2", "F3", "Fz", "F4", "C3", "Cz"]
     kwargs = dict(n_components=5, picks=picks, decim=4, verbose="error")
