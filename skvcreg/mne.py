@@ -345,7 +345,7 @@ def fit_ica(
         channel type.
     allow_ref_meg : bool, default=False
         Allow MEG reference channels in ``picks``.
-    random_state : int or None, default=None
+    random_state : int, RandomState instance or None, default=None
         Seeds VCRegICA: the same seed gives the same components, in the same
         order and sign.
     verbose : bool, str, int or None, default=None

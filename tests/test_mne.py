@@ -223,6 +223,23 @@ def test_decim_picks_and_same_seed_same_ica(raw):
     assert np.array_equal(again.unmixing_matrix_, ica.unmixing_matrix_)
 
 
+def test_start_stop_and_reject_are_mne_semantics(raw):
+    # The 700 uV transient at 23 s: two 2-s segments exceed the threshold.
+    longer = _read_recording(40.0)
+    ica = fit_ica(
+        longer,
+        n_components=6,
+        start=15.0,
+        stop=35.0,
+        reject=dict(eeg=300e-6),
+        random_state=0,
+        verbose="error",
+    )
+    assert ica.reject_ == {"eeg": 300e-6}
+    assert ica.drop_inds_ == [(3000, 4000), (4000, 5000)]
+    assert ica.n_samples_ == 20 * 500 - 2000
+
+
 def test_float_n_components_by_explained_variance(raw):
     ica = fit_ica(raw, n_components=0.9, random_state=0, verbose="error")
     ratio = ica.pca_explained_variance_ / ica.pca_explained_variance_.sum()
