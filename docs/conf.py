@@ -72,6 +72,7 @@ intersphinx_mapping = {
         "scipy": "https://docs.scipy.org/doc/scipy/",
         "sklearn": "https://scikit-learn.org/stable/",
         "torch": "https://docs.pytorch.org/docs/stable/",
+        "mne": "https://mne.tools/stable/",
     }.items()
 }
 intersphinx_timeout = 5

@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "skvcreg.datasets",
     "skvcreg.losses",
     "skvcreg.metrics",
+    "skvcreg.mne",
     "skvcreg.plotting",
     "skvcreg.projectors",
 ]

@@ -1,11 +1,11 @@
-"""Write the offline intersphinx inventories for NumPy and PyTorch.
+"""Write the offline intersphinx inventories for NumPy, PyTorch and MNE.
 
 The documentation is built on machines with no network (CI included), so
 ``conf.py`` falls back to inventories stored in this folder when the live ones
 cannot be fetched. For Python, SciPy and scikit-learn these are the real
 ``objects.inv`` files shipped by Debian's documentation packages
 (``python3.11-doc`` 3.11.2, ``python-scipy-doc`` 1.10.1,
-``python-sklearn-doc`` 1.2.1). Debian ships no NumPy or PyTorch documentation,
+``python-sklearn-doc`` 1.2.1). Debian ships no NumPy, PyTorch or MNE documentation,
 so this script writes a small inventory for each, listing the objects our pages
 refer to, at the addresses those projects' documentation uses (checked against
 the published pages). Run it from this folder after adding a reference::
@@ -45,6 +45,20 @@ TORCH = {
     "torch.optim.AdamW": ("py:class", "generated/torch.optim.AdamW.html"),
 }
 
+# MNE-Python's API pages (https://mne.tools/stable/), for skvcreg.mne.
+_ICA_PAGE = "generated/mne.preprocessing.ICA.html"
+MNE = {
+    "mne.Covariance": ("py:class", "generated/mne.Covariance.html"),
+    "mne.Epochs": ("py:class", "generated/mne.Epochs.html"),
+    "mne.io.Raw": ("py:class", "generated/mne.io.Raw.html"),
+    "mne.preprocessing.ICA": ("py:class", _ICA_PAGE),
+    "mne.preprocessing.ICA.fit": ("py:method", _ICA_PAGE),
+    "mne.preprocessing.read_ica": (
+        "py:function",
+        "generated/mne.preprocessing.read_ica.html",
+    ),
+}
+
 
 def write_inventory(path, project, version, entries, terms=None):
     """Write a version-2 Sphinx inventory: a text header, then zlib'd lines."""
@@ -69,3 +83,4 @@ if __name__ == "__main__":
     here = Path(__file__).parent
     write_inventory(here / "numpy.inv", "NumPy", "2.4", NUMPY, NUMPY_TERMS)
     write_inventory(here / "torch.inv", "PyTorch", "2.13", TORCH)
+    write_inventory(here / "mne.inv", "MNE", "1.13", MNE)

@@ -65,6 +65,24 @@ def _check_widths_and_bandwidths(widths, bandwidths):
         )
 
 
+def _order_and_sign(W, power):
+    """The unmixing ``W`` with its rows in a canonical order and sign
+    (``power``: each component's mean square, or one for all).
+
+    Rows are sorted by the variance each component explains in ``X``,
+    ``||mixing[:, i]||^2 * E[s_i^2]`` (largest first, as MNE-Python sorts its
+    ICA components; ties keep the solver's order), and each row's sign makes
+    the largest-magnitude entry of its mixing column positive (the first such
+    entry on a tie). Both depend only on the fitted numbers, so the same seed
+    gives the same components, in the same order and sign, on every machine.
+    """
+    mixing = linalg.pinv(W, check_finite=False)
+    order = np.argsort(-np.sum(mixing**2, axis=0) * power, kind="stable")
+    mixing = mixing[:, order]
+    peaks = mixing[np.argmax(np.abs(mixing), axis=0), np.arange(mixing.shape[1])]
+    return W[order] * np.where(peaks < 0, -1.0, 1.0)[:, None]
+
+
 class VCRegICA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Independent component analysis by Variance-Covariance Regularization.
 
@@ -184,7 +202,12 @@ default="unit-variance"
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Unmixing matrix: ``transform(X) == (X - mean_) @ components_.T``.
+        Unmixing matrix: ``transform(X) == (X - mean_) @ components_.T``. Its
+        rows are sorted by the variance of ``X`` each component explains,
+        largest first (as MNE-Python sorts ICA components), and signed so that
+        the largest-magnitude entry of each column of ``mixing_`` is positive:
+        the same ``random_state`` gives the same components in the same order
+        and sign.
     mixing_ : ndarray of shape (n_features, n_components)
         Pseudo-inverse of ``components_``: the estimated mixing matrix.
     mean_ : ndarray of shape (n_features,)
@@ -502,6 +525,9 @@ default="unit-variance"
         if self.whiten == "arbitrary-variance":
             W /= np.sqrt(n_samples)
             K = K / np.sqrt(n_samples)
+        # Whitened fits have sources of equal power (1, or 1 / n_samples).
+        power = 1.0 if self.whiten else rows.source_std(0.0, W, scale) ** 2
+        W = _order_and_sign(W, power)
         with np.errstate(over="ignore"):
             components = (W if scale == 1.0 else W / scale).astype(dtype)
             whitening = (K if scale == 1.0 else K / scale).astype(dtype)
