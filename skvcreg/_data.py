@@ -388,9 +388,9 @@ class InMemoryRows:
         self.shape = X.shape
         self.dtype = X.dtype
 
-    def sample(self, index, name="X"):
+    def sample(self, index, name="X", whole=True):
         """``X[index]`` as float64 (the whole array was checked when it was
-        validated)."""
+        validated, whatever ``whole``)."""
         return np.asarray(self.X[index], dtype=np.float64)
 
     def moments(self):
@@ -535,12 +535,19 @@ class DaskRows:
         self.shape = X.shape
         self.dtype = X.dtype
 
-    def sample(self, index, name="X"):
-        """``X[index]`` computed as a float64 ndarray, in the one pass over the
-        blocks that checks the whole array as the metrics check one in memory
-        (NaN and infinity anywhere, a range that overflows float64)."""
+    def sample(self, index, name="X", whole=True):
+        """``X[index]`` computed as a float64 ndarray, checked as the metrics
+        check an array in memory (NaN, infinity, a range that overflows
+        float64): with ``whole``, all of ``X`` in the same pass over the
+        blocks; otherwise the sampled rows only (for a caller whose ``X`` was
+        checked before, such as a fit's)."""
         import dask
 
+        if not whole:
+            held = np.asarray(self.X[index].compute(), dtype=np.float64)
+            finite = np.isfinite(held).all()
+            check_finite_range(name, finite, held.min(axis=0), held.max(axis=0))
+            return held
         d = self.shape[1]
         checks = self.X.map_blocks(
             finite_range_row,

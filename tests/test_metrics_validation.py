@@ -111,6 +111,10 @@ def test_dask_sample_checks_the_rows_it_does_not_return():
     rows = validate_metric_rows(da.from_array(X, chunks=100))
     with pytest.raises(ValueError, match=r"^X contains NaN or infinity\.$"):
         rows.sample(np.arange(10))
+    # whole=False (an X checked before, as a fit's): the sampled rows only
+    assert_array_equal(rows.sample(np.arange(10), whole=False), X[:10])
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity\.$"):
+        rows.sample(np.array([0, 399]), whole=False)
 
 
 def test_metrics_of_a_masked_dask_array_with_empty_blocks_equal_numpy():

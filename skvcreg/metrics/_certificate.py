@@ -136,13 +136,13 @@ class SeparationCertificate:
 def _sample_rows(X, n_rows, random_state):
     """The rows of ``X`` the certificate reads, as a float64 ndarray: all of
     them up to ``n_rows``, else the engine's subsample (evenly spaced, or drawn
-    from ``random_state``). ``X`` is checked as the metrics check it; a dask
-    array gives only those rows, computed."""
+    from ``random_state``). ``X`` is checked as the metrics check it; of a
+    dask array, only those rows are computed and checked."""
     rows = validate_metric_rows(X, "X", dtype=(np.float64, np.float32))
     n = rows.shape[0]
     if n < _MIN_ROWS:
         raise ValueError(f"X has {n} rows; the certificate needs at least {_MIN_ROWS}.")
-    return rows.sample(subsample_rows(n, n_rows, random_state)), n
+    return rows.sample(subsample_rows(n, n_rows, random_state), whole=False), n
 
 
 def _components(sample, unmixing):
