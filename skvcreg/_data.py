@@ -20,6 +20,12 @@ offers:
 - ``affine`` and ``map_rows``: the transforms, at once in memory, lazily block
   by block for a dask array, each block checked for NaN and infinity.
 
+The metrics enter here too: :func:`validate_metric_rows` checks a metric's
+``X`` by the metrics' rules (a 1-D array is one column, a nullable pandas frame
+is float64, NaN, infinity and ranges that overflow float64 are refused with the
+metrics' messages) into the same two rows objects, whose ``in_memory`` says
+which engines can read them and whose ``sample`` gives checked rows of either.
+
 Validation is complete before anything is set on the estimator:
 :func:`validate_rows` returns the fitted feature bookkeeping (``n_features_in_``,
 ``feature_names_in_``) for the caller to assign with the rest of the fit.
@@ -32,6 +38,7 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from scipy import linalg
 from sklearn.utils import assert_all_finite, check_array
@@ -41,10 +48,14 @@ __all__ = [
     "DaskRows",
     "InMemoryRows",
     "check_dask_array",
+    "check_finite_range",
+    "finite_range_row",
     "hold_rows",
     "is_dask_array",
     "row_ranges",
     "row_sum",
+    "numeric_pandas_to_numpy",
+    "validate_metric_rows",
     "validate_rows",
 ]
 
@@ -216,6 +227,150 @@ def _check_block(block, input_name="X"):
     return block
 
 
+# ---------------------------------------------------------------- metrics
+
+_IN_MEMORY_ONLY = (
+    "{name} is a dask array, and this function works on arrays in memory. "
+    "pairwise_hsic(..., method='rff') and pairwise_independence_score accept "
+    "dask arrays and reduce over their chunks; or pass {name}.compute() if it "
+    "fits in memory."
+)
+
+
+def validate_metric_rows(x, name="X", *, min_samples=2, lazy=True, dtype=np.float64):
+    """A metric's ``x`` checked by the metrics' rules, as a rows object.
+
+    Parameters
+    ----------
+    x : array-like, pandas object or dask array of shape (n_samples,) or \
+            (n_samples, n_columns)
+        A 1-D ``x`` is one column.
+    name : str, default="X"
+        The argument's name in the messages.
+    min_samples : int, default=2
+        Fewest rows.
+    lazy : bool, default=True
+        Whether a dask array is accepted (as :class:`DaskRows`); otherwise it
+        is refused with a ``TypeError`` naming the metrics that take one.
+    dtype : dtype or tuple of dtypes, default=np.float64
+        The dtype(s) an in-memory ``x`` may keep; any other becomes float64.
+
+    Returns
+    -------
+    rows : InMemoryRows or DaskRows
+        In memory, ``rows.X`` is 2-D, finite, with a float64-safe range, of
+        ``dtype``. A dask array is checked for everything that needs no
+        computation; its values are checked where its blocks are read
+        (:meth:`DaskRows.sample`, :func:`check_finite_range`).
+    """
+    if sp.issparse(x):
+        raise TypeError(
+            f"{name} is a sparse matrix; HSIC needs a dense array (call .toarray())."
+        )
+    if is_dask_array(x):
+        if not lazy:
+            raise TypeError(_IN_MEMORY_ONLY.format(name=name))
+        return DaskRows(_check_metric_dask(x, name, min_samples))
+    return InMemoryRows(_check_metric_array(x, name, min_samples, dtype))
+
+
+def _check_kind(dtype, name):
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real, got a complex array.")
+    if dtype.kind == "O":
+        raise ValueError(f"{name} must be numeric, got an object array.")
+
+
+def _check_shape(shape, name, min_samples):
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D, got {len(shape)} dimensions.")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has no columns (shape {shape}).")
+    if shape[0] < min_samples:
+        raise ValueError(
+            f"{name} has {shape[0]} sample(s); at least {min_samples} are needed."
+        )
+
+
+def _check_metric_array(x, name, min_samples, dtype):
+    x = np.asarray(numeric_pandas_to_numpy(x))
+    _check_kind(x.dtype, name)
+    if x.ndim == 1:
+        x = x[:, None]
+    _check_shape(x.shape, name, min_samples)
+    keep = tuple(np.dtype(d) for d in np.atleast_1d(dtype))
+    x = x if x.dtype in keep else np.asarray(x, dtype=np.float64)
+    check_finite_range(name, np.all(np.isfinite(x)), x.min(axis=0), x.max(axis=0))
+    return x
+
+
+def _check_metric_dask(x, name, min_samples):
+    """The metrics' checks that need no data, then :func:`check_dask_array`
+    (float, one column chunk, no empty row chunk)."""
+    if sp.issparse(getattr(x, "_meta", None)):
+        raise TypeError(
+            f"{name} is a dask array of sparse chunks; HSIC needs dense chunks "
+            "(map_blocks(lambda b: b.toarray()))."
+        )
+    _check_kind(x.dtype, name)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{name} must be numeric, got dtype {x.dtype}.")
+    if x.ndim == 1:
+        x = x[:, None]
+    if any(np.isnan(size) for size in x.shape):
+        raise ValueError(
+            f"{name} is a dask array with unknown chunk sizes; call "
+            f"{name}.compute_chunk_sizes() first."
+        )
+    _check_shape(x.shape, name, min_samples)
+    return check_dask_array(x, input_name=name, min_samples=min_samples)
+
+
+def numeric_pandas_to_numpy(x):
+    """A pandas DataFrame or Series whose columns are all of real numeric
+    dtypes, one of them a nullable extension type (``Float64``, ``Int64``,
+    ``boolean``), as a float64 array with NaN for missing values (then refused
+    as NaN); anything else unchanged. ``np.asarray`` makes such a frame an
+    object array, which the estimators (through scikit-learn) accept."""
+    if not type(x).__module__.startswith("pandas"):
+        return x
+    from pandas.api.types import is_complex_dtype, is_numeric_dtype
+
+    dtypes = list(x.dtypes) if hasattr(x, "columns") else [getattr(x, "dtype", None)]
+    extension = any(not isinstance(d, np.dtype) for d in dtypes)
+    numeric = all(is_numeric_dtype(d) and not is_complex_dtype(d) for d in dtypes)
+    if dtypes and extension and numeric:
+        return x.to_numpy(dtype=np.float64, na_value=np.nan)
+    return x
+
+
+def check_finite_range(name, all_finite, low, high):
+    """The metrics' value checks, from a finiteness flag and the columns'
+    minima and maxima (so that a chunked pass can compute them)."""
+    if not all_finite:
+        raise ValueError(f"{name} contains NaN or infinity.")
+    with np.errstate(over="ignore"):
+        spread = np.asarray(high, dtype=np.float64) - low
+    if not np.all(np.isfinite(spread)):
+        raise ValueError(
+            f"The range of values of {name} overflows float64 (differences of "
+            "about 1e308); rescale it."
+        )
+
+
+def finite_range_row(block):
+    """For the 2-D ``block``: its number of non-finite values, each column's
+    minimum, each column's maximum (inf and -inf for no rows), as a float64
+    row of shape (1, 1 + 2 d)."""
+    x = np.asarray(block)
+    bad = x.size - np.count_nonzero(np.isfinite(x))
+    if x.shape[0]:
+        low, high = x.min(axis=0), x.max(axis=0)
+    else:
+        low, high = np.full(x.shape[1], np.inf), np.full(x.shape[1], -np.inf)
+    return np.concatenate([[bad], low, high]).astype(np.float64)[None, :]
+
+
 # -------------------------------------------------------------- in memory
 
 
@@ -226,10 +381,17 @@ def _chunks(n, size=_CHUNK_ROWS):
 class InMemoryRows:
     """Validated rows in memory (float32 or float64 numpy array ``X``)."""
 
+    in_memory = True  # every engine of the metrics reads it
+
     def __init__(self, X):
         self.X = X
         self.shape = X.shape
         self.dtype = X.dtype
+
+    def sample(self, index, name="X", whole=True):
+        """``X[index]`` as float64 (the whole array was checked when it was
+        validated, whatever ``whole``)."""
+        return np.asarray(self.X[index], dtype=np.float64)
 
     def moments(self):
         """Mean, covariance (normalised by ``n``), the residual mean of the
@@ -366,10 +528,41 @@ class DaskRows:
     materialised: its reductions are dask reductions over the blocks, checked
     for NaN and infinity on the way."""
 
+    in_memory = False  # the metrics read it by chunks (random features)
+
     def __init__(self, X):
         self.X = X
         self.shape = X.shape
         self.dtype = X.dtype
+
+    def sample(self, index, name="X", whole=True):
+        """``X[index]`` computed as a float64 ndarray, checked as the metrics
+        check an array in memory (NaN, infinity, a range that overflows
+        float64): with ``whole``, all of ``X`` in the same pass over the
+        blocks; otherwise the sampled rows only (for a caller whose ``X`` was
+        checked before, such as a fit's)."""
+        import dask
+
+        if not whole:
+            held = np.asarray(self.X[index].compute(), dtype=np.float64)
+            finite = np.isfinite(held).all()
+            check_finite_range(name, finite, held.min(axis=0), held.max(axis=0))
+            return held
+        d = self.shape[1]
+        checks = self.X.map_blocks(
+            finite_range_row,
+            chunks=(1, 1 + 2 * d),
+            dtype=np.float64,
+            meta=np.empty((0, 0), dtype=np.float64),
+        )
+        held, n_bad, low, high = dask.compute(
+            self.X[index],
+            checks[:, 0].sum(),
+            checks[:, 1 : 1 + d].min(axis=0),
+            checks[:, 1 + d :].max(axis=0),
+        )
+        check_finite_range(name, n_bad == 0, low, high)
+        return np.asarray(held, dtype=np.float64)
 
     def _reduce(self, scale, shift):
         import dask

@@ -69,11 +69,6 @@ def test_subsample_rows():
     assert_array_equal(rows, expected)
 
 
-def test_is_dask_array_without_dask():
-    assert not _engine.is_dask_array(np.ones(3))
-    assert not _engine.is_dask_array([1.0, 2.0])
-
-
 def test_gaussian_grams_rows_full_and_columns():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 3))

@@ -80,3 +80,35 @@ def test_projector_is_frozen_and_seeded():
 def test_projector_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SeparableRandomProjector(**kwargs)
+
+
+@pytest.mark.parametrize("bandwidth", [1e-300, 1e-32, 1e31, 1e300])
+def test_projector_bandwidth_beyond_the_dtype_names_the_range(bandwidth):
+    # Cast to float32 first, 1e-300 became 0 and 1e300 infinity, and both were
+    # refused as not "positive finite": the real problem is float32's range.
+    with pytest.raises(
+        ValueError,
+        match=r"bandwidths must lie between 1\.5e-31 and 6\.7e\+30 for dtype "
+        r"torch\.float32, got .*overflow or vanish.*Use dtype=torch\.float64",
+    ):
+        SeparableRandomProjector(bandwidths=(1.0, bandwidth), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("bandwidth", [1e-30, 1e30])
+def test_projector_bandwidth_at_the_float32_bounds_of_vcregica(bandwidth):
+    # VCRegICA accepts 1e-30 .. 1e30 and builds its projector in float32: the
+    # weights and the features stay finite on white inputs.
+    g = torch.Generator().manual_seed(0)
+    projector = SeparableRandomProjector(
+        (16,), kind="relu", bandwidths=bandwidth, generator=g, dtype=torch.float32
+    )
+    y = torch.randn(200, 3, generator=g) * 10
+    assert torch.isfinite(projector.weight).all()
+    assert torch.isfinite(projector(y)).all()
+
+
+def test_projector_bandwidth_in_float64_is_checked_against_float64():
+    projector = SeparableRandomProjector(bandwidths=1e-200, dtype=torch.float64)
+    assert torch.isfinite(projector.weight).all()
+    with pytest.raises(ValueError, match=r"for dtype torch\.float64.*Rescale the"):
+        SeparableRandomProjector(bandwidths=1e-300, dtype=torch.float64)

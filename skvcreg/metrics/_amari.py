@@ -6,13 +6,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import _numeric_pandas_to_numpy
+from .._data import numeric_pandas_to_numpy
 
 
 def _as_finite_2d(array, name):
     # A sparse matrix is made dense: np.asarray would wrap it in a 0-d object
     # array ("setting an array element with a sequence").
-    array = array.toarray() if sp.issparse(array) else _numeric_pandas_to_numpy(array)
+    array = array.toarray() if sp.issparse(array) else numeric_pandas_to_numpy(array)
     array = np.asarray(array)
     if np.iscomplexobj(array):
         raise ValueError(f"{name} must be real, got a complex array.")

@@ -17,9 +17,10 @@ from sklearn.utils._param_validation import (
     validate_params,
 )
 
+from .._data import validate_metric_rows
 from ..datasets import cramer_rao_bound
 from ._amari import match_sources
-from ._engine import is_dask_array, single_threaded, subsample_rows
+from ._engine import single_threaded, subsample_rows
 from ._independence_tests import _adjust
 
 __all__ = [
@@ -135,21 +136,13 @@ class SeparationCertificate:
 def _sample_rows(X, n_rows, random_state):
     """The rows of ``X`` the certificate reads, as a float64 ndarray: all of
     them up to ``n_rows``, else the engine's subsample (evenly spaced, or drawn
-    from ``random_state``). A dask array gives only those rows, computed."""
-    if not is_dask_array(X):
-        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-    elif X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got {X.ndim} dimensions.")
-    n = X.shape[0]
+    from ``random_state``). ``X`` is checked as the metrics check it; of a
+    dask array, only those rows are computed and checked."""
+    rows = validate_metric_rows(X, "X", dtype=(np.float64, np.float32))
+    n = rows.shape[0]
     if n < _MIN_ROWS:
         raise ValueError(f"X has {n} rows; the certificate needs at least {_MIN_ROWS}.")
-    rows = subsample_rows(n, n_rows, random_state)
-    sample = X[rows]
-    if is_dask_array(X):
-        sample = check_array(
-            np.asarray(sample.compute()), dtype=[np.float64, np.float32], input_name="X"
-        )
-    return sample.astype(np.float64), n
+    return rows.sample(subsample_rows(n, n_rows, random_state), whole=False), n
 
 
 def _components(sample, unmixing):

@@ -10,7 +10,7 @@ module imports another's underscore names. What lives here:
   products on the CPU, safe to enter from several threads at once;
 - rows: :func:`subsample_rows`, the evenly spaced or seeded subsample every
   metric uses (the median heuristic, the score), for numpy and dask arrays
-  alike; :func:`is_dask_array` recognises dask input without importing dask;
+  alike (the data enter through :func:`skvcreg._data.validate_metric_rows`);
 - kernels: :func:`scale_by_bandwidth`, :class:`GaussianGrams` (row blocks,
   whole matrices and pivot columns of Gaussian Gram matrices) and
   :class:`RandomFeatures` (the random Fourier feature map);
@@ -25,7 +25,6 @@ import torch
 from sklearn.utils import check_random_state
 
 from .. import _threads
-from .._data import is_dask_array  # noqa: F401 (the metrics use it from here)
 from .._torch_utils import resolve_device
 
 _BLOCK_BYTES = 64 * 2**20

@@ -17,13 +17,9 @@ import warnings
 
 import numpy as np
 
+from .._data import check_finite_range, validate_metric_rows
 from ._bandwidth import bandwidth_rows, median_bandwidth, median_bandwidths
-from ._engine import (
-    GaussianGrams,
-    finish_statistics,
-    is_dask_array,
-    metric_device,
-)
+from ._engine import GaussianGrams, finish_statistics, metric_device
 from ._exact import gram_statistics
 from ._lowrank import lowrank_statistics
 from ._rff import (
@@ -37,9 +33,7 @@ from ._validation import (
     check_bandwidth,
     check_bool,
     check_choice,
-    check_dask_samples,
     check_estimator,
-    check_finite_range,
     check_open_unit_interval,
     check_positive_int,
     check_samples,
@@ -300,18 +294,15 @@ default="median"
     normalize = check_bool(normalize, "normalize")
     rtol = check_open_unit_interval(rtol, "rtol")
     minimum = min_samples_for(estimator)
-    on_dask = is_dask_array(X)
-    if on_dask:
-        X = check_dask_samples(X, "X", min_samples=minimum)
-    else:
-        X = check_samples(X, "X", min_samples=minimum)
+    rows = validate_metric_rows(X, "X", min_samples=minimum)
+    X = rows.X
     method = check_choice(method, "method", _METHODS)
     n_features = check_positive_int(n_features, "n_features", minimum=2)
     if n_features % 2:
         raise ValueError(f"n_features must be even, got {n_features}.")
     bandwidths = check_bandwidth(bandwidth, X.shape[1])
     device = metric_device(device)
-    if on_dask:
+    if not rows.in_memory:
         if method not in ("auto", "rff"):
             raise ValueError(
                 f"method={method!r} needs X in memory, and X is a dask array: use "

@@ -26,8 +26,8 @@ import os
 import numpy as np
 import torch
 
+from .._data import finite_range_row
 from ._engine import RandomFeatures, single_threaded
-from ._validation import finite_range_row
 
 _CHUNK_BYTES = 32 * 2**20
 

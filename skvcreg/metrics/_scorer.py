@@ -2,39 +2,16 @@
 
 import numpy as np
 
+from .._data import validate_metric_rows
 from ._bandwidth import median_bandwidths
-from ._engine import (
-    is_dask_array,
-    normalise,
-    scale_sums,
-    subsample_rows,
-)
+from ._engine import normalise, scale_sums, subsample_rows
 from ._lowrank import lowrank_statistics
-from ._validation import (
-    check_bool,
-    check_choice,
-    check_dask_samples,
-    check_finite_range,
-    check_positive_int,
-    check_samples,
-    dask_finite_range,
-)
+from ._validation import check_bool, check_choice, check_positive_int
 
 _AGGREGATES = ("mean", "max")
 # Certified relative accuracy used for scoring: ample to rank models, and the
 # low-rank factors stay small (about two thirds of the rank needed for 1e-6).
 _SCORE_RTOL = 1e-2
-
-
-def _dask_rows(Z, rows):
-    """``Z[rows]`` of a dask array, checked as :func:`check_samples` checks the
-    whole array (non-finite values anywhere, overflowing ranges), in one pass."""
-    import dask
-
-    Z = Z.rechunk({1: -1})
-    sample, n_bad, low, high = dask.compute(Z[rows], *dask_finite_range(Z))
-    check_finite_range("Z", n_bad == 0, low, high)
-    return np.asarray(sample, dtype=np.float64)
 
 
 def _check_score_options(aggregate, normalize, max_samples):
@@ -122,12 +99,8 @@ def pairwise_independence_score(
     aggregate, normalize, max_samples = _check_score_options(
         aggregate, normalize, max_samples
     )
-    if is_dask_array(Z):
-        Z = check_dask_samples(Z, "Z", min_samples=2)
-        Z = _dask_rows(Z, subsample_rows(Z.shape[0], max_samples, random_state))
-    else:
-        Z = check_samples(Z, "Z", min_samples=2)
-        Z = Z[subsample_rows(Z.shape[0], max_samples, random_state)]
+    rows = validate_metric_rows(Z, "Z", min_samples=2)
+    Z = rows.sample(subsample_rows(rows.shape[0], max_samples, random_state), "Z")
     n, d = Z.shape
     constant = np.ptp(Z, axis=0) == 0
     if d == 1:

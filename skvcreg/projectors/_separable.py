@@ -14,6 +14,18 @@ from ._validation import check_widths
 
 __all__ = ["SeparableRandomProjector"]
 
+# The bandwidths a dtype holds: within max**-0.8 .. max**0.8 of its largest
+# value, the weights N(0, 1) / bandwidth and knots N(0, 1) * bandwidth leave
+# a factor max**0.2 (about 5e7 in float32) for the inputs before the phases
+# overflow, and neither underflows to zero.
+_RANGE_EXPONENT = 0.8
+
+
+def _bandwidth_range(dtype):
+    """``(low, high)``: the bandwidths whose weights and knots ``dtype`` holds."""
+    high = float(torch.finfo(dtype).max) ** _RANGE_EXPONENT
+    return 1.0 / high, high
+
 
 class SeparableRandomProjector(nn.Module):
     """Apply one frozen random feature map ``psi`` to each input column.
@@ -35,7 +47,8 @@ class SeparableRandomProjector(nn.Module):
         ``"relu"``: ``sqrt(2/L) max(0, w (t - k))`` with ``w ~ N(0, s^-2)`` and
         knots ``k ~ N(0, s^2 / 2)``: random ramps hinged where white data lie.
     bandwidths : float or tuple of float, default=1.0
-        Kernel bandwidths ``s``, positive and finite, at least one. With several,
+        Kernel bandwidths ``s``, positive, at least one, within the range
+        ``dtype`` holds (about ``1.5e-31`` to ``6.7e30`` in float32). With several,
         the first layer's features are split among them in turn, giving a mixture
         of kernels. Inputs are assumed of unit scale (whitened components).
     generator : torch.Generator, default=None
@@ -67,13 +80,30 @@ class SeparableRandomProjector(nn.Module):
         if kind not in ("fourier", "relu"):
             raise ValueError(f"kind must be 'fourier' or 'relu', got {kind!r}.")
         given = bandwidths
-        bandwidths = torch.as_tensor(bandwidths, dtype=dtype).reshape(-1)
+        # Checked in float64: a value beyond the dtype's range is not "infinite"
+        # or "zero" to the caller, it is out of range for that dtype.
+        bandwidths = torch.as_tensor(bandwidths, dtype=torch.float64).reshape(-1)
         positive = bool(torch.all((bandwidths > 0) & torch.isfinite(bandwidths)))
         if len(bandwidths) == 0 or not positive:
             raise ValueError(
                 "bandwidths must be a positive finite float or a non-empty tuple of "
                 f"them, got {given!r}."
             )
+        low, high = _bandwidth_range(dtype)
+        if not bool(torch.all((bandwidths >= low) & (bandwidths <= high))):
+            wider = (
+                "Use dtype=torch.float64, or rescale"
+                if dtype != torch.float64
+                else "Rescale"
+            )
+            hint = f"{wider} the inputs and the bandwidths."
+            raise ValueError(
+                f"bandwidths must lie between {low:.1e} and {high:.1e} for dtype "
+                f"{dtype}, got {given!r}: beyond, the random weights N(0, 1) / "
+                "bandwidth overflow or vanish in that dtype on inputs of unit "
+                f"scale. {hint}"
+            )
+        bandwidths = bandwidths.to(dtype)
         if generator is None:
             generator = torch.Generator()
         self.kind = kind
