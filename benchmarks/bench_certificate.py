@@ -164,8 +164,9 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
         f"{other.mean():.1%} of {other.size} other pairs (target <= 5%)"
     )
     print(
-        f"  {near} pairs: observed RMS leak {np.sqrt(np.mean(leak**2)):.3f}, "
-        f"median predicted sd {np.median(predicted):.3f}"
+        f"  {near} pairs: observed leak RMS {np.sqrt(np.mean(leak**2)):.3f}, "
+        f"median |G| {np.median(np.abs(leak)):.3f}, 90% {np.quantile(np.abs(leak), 0.9):.3f}; "
+        f"predicted sd median {np.median(predicted):.3f}"
     )
     return like.mean(), other.mean()
 
