@@ -12,13 +12,15 @@ Checks, each printed with its target:
   0.8-1.25), components the certificate's test flags as dependent apart;
 - ``gaussian``: mixtures with 2-4 Gaussian (or Bach-Jordan (i)) sources among
   non-Gaussian ones: the fraction of Gaussian-like pairs flagged
-  non-identifiable (target 1) and of other pairs (target <= 0.05);
+  non-identifiable (target 1) and of other pairs (target <= 0.05), and the
+  observed leak of those pairs against their predicted sd;
 - ``unfinished``: FastICA and Picard on mixtures of (j) and (q) sources, where
   their contrasts fail: are their worst components flagged dependent (Holm,
   level 0.01), and VCRegICA's not;
-- ``stability``: on the simulated recording (benchmarks/_recording.py),
-  Spearman correlation between each component's predicted interference and
-  its split-half instability (target >= 0.6);
+- ``stability``: on the simulated recording (benchmarks/_recording.py), and
+  with ``--eeg`` on a real 31-channel EEG (alice-ml's ``test_raw.fif``, read
+  with MNE), Spearman correlation between each component's predicted
+  interference and its split-half instability (target >= 0.6);
 - ``cost``: the certificate against VCRegICA's fit at m=64, n=10^5 (target
   <= 5%), and separation_certificate at m=128, n=10^6 (target <= 10 s).
 
