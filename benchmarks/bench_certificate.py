@@ -167,7 +167,8 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
     )
     print(
         f"  {near} pairs: observed leak RMS {np.sqrt(np.mean(leak**2)):.3f}, "
-        f"median |G| {np.median(np.abs(leak)):.3f}, 90% {np.quantile(np.abs(leak), 0.9):.3f}; "
+        f"median |G| {np.median(np.abs(leak)):.3f}, "
+        f"90% {np.quantile(np.abs(leak), 0.9):.3f}; "
         f"predicted sd median {np.median(predicted):.3f}"
     )
     return like.mean(), other.mean()
