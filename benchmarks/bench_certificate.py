@@ -12,13 +12,15 @@ Checks, each printed with its target:
   0.8-1.25), components the certificate's test flags as dependent apart;
 - ``gaussian``: mixtures with 2-4 Gaussian (or Bach-Jordan (i)) sources among
   non-Gaussian ones: the fraction of Gaussian-like pairs flagged
-  non-identifiable (target 1) and of other pairs (target <= 0.05);
+  non-identifiable (target 1) and of other pairs (target <= 0.05), and the
+  observed leak of those pairs against their predicted sd;
 - ``unfinished``: FastICA and Picard on mixtures of (j) and (q) sources, where
   their contrasts fail: are their worst components flagged dependent (Holm,
   level 0.01), and VCRegICA's not;
-- ``stability``: on the simulated recording (benchmarks/_recording.py),
-  Spearman correlation between each component's predicted interference and
-  its split-half instability (target >= 0.6);
+- ``stability``: on the simulated recording (benchmarks/_recording.py), and
+  with ``--eeg`` on a real 31-channel EEG (alice-ml's ``test_raw.fif``, read
+  with MNE), Spearman correlation between each component's predicted
+  interference and its split-half instability (target >= 0.6);
 - ``cost``: the certificate against VCRegICA's fit at m=64, n=10^5 (target
   <= 5%), and separation_certificate at m=128, n=10^6 (target <= 10 s).
 
@@ -135,14 +137,14 @@ def calibration(m, n, draws, seed):
 def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
     """Fraction of Gaussian-like pairs flagged non-identifiable at ``max_sd``,
     and of others."""
-    like, other = [], []
+    like, other, leak, predicted = [], [], [], []
     rng = np.random.default_rng(seed)
     for draw in range(draws):
         k = int(rng.integers(2, 5))
         names = [near] * k + list(rng.choice(list("abdfgjkmpq"), size=8 - k))
         X, S, A = make_ica_mixture(names, n_samples=n, random_state=seed + draw)
         ica = VCRegICA(random_state=draw).fit(X)
-        _, order = _matched_gain(ica.components_, A * S.std(axis=0))
+        G, order = _matched_gain(ica.components_, A * S.std(axis=0))
         cert = separation_certificate(
             X, ica.components_, test=False, max_sd=max_sd, random_state=draw
         )
@@ -152,12 +154,22 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
         both = (gaussian[:, None] & gaussian[None, :])[upper]
         like.append(flags[upper][both])
         other.append(flags[upper][~both])
+        pairs = gaussian[:, None] & gaussian[None, :] & ~np.eye(8, dtype=bool)
+        leak.append(G[pairs])
+        predicted.append(cert.gain_sd[np.ix_(order, order)][pairs])
     like, other = np.concatenate(like), np.concatenate(other)
+    leak, predicted = np.concatenate(leak), np.concatenate(predicted)
     print(
         f"non-identifiable flags at max_sd={max_sd}, {near} sources, n={n}, "
         f"{draws} mixtures: "
         f"{like.mean():.0%} of {like.size} {near} pairs (target 100%), "
         f"{other.mean():.1%} of {other.size} other pairs (target <= 5%)"
+    )
+    print(
+        f"  {near} pairs: observed leak RMS {np.sqrt(np.mean(leak**2)):.3f}, "
+        f"median |G| {np.median(np.abs(leak)):.3f}, "
+        f"90% {np.quantile(np.abs(leak), 0.9):.3f}; "
+        f"predicted sd median {np.median(predicted):.3f}"
     )
     return like.mean(), other.mean()
 
@@ -213,15 +225,13 @@ def unfinished(n, draws, seed, m=4):
     return counts
 
 
-def stability(m, n, seed):
+def _split_half(X, seed, label):
     """Spearman correlation of the predicted interference and the split-half
-    instability on the simulated recording: VCRegICA fitted on each half of
-    the rows, the second half's components matched to the first's (Hungarian
-    algorithm on their correlations over all rows); a component's instability
-    is ``1 - |correlation|`` with its match, about half its squared error."""
-    from _recording import make_recording
-
-    X, _, _ = make_recording(m, n, random_state=seed)
+    instability: VCRegICA fitted on each half of the rows, the second half's
+    components matched to the first's (Hungarian algorithm on their
+    correlations over all rows); a component's instability is
+    ``1 - |correlation|`` with its match, about half its squared error."""
+    n = X.shape[0]
     first = VCRegICA(random_state=seed).fit(X[: n // 2])
     second = VCRegICA(random_state=seed).fit(X[n // 2 :])
     match = match_sources(first.transform(X), second.transform(X))
@@ -229,9 +239,9 @@ def stability(m, n, seed):
     interference = first.certificate_.interference
     rho = stats.spearmanr(interference, instability).statistic
     print(
-        f"stability, simulated recording m={m} n={n} (halves of {n // 2}): "
-        f"Spearman(predicted interference, split-half instability) = {rho:.2f} "
-        "(target >= 0.6)"
+        f"stability, {label} (halves of {n // 2} rows, "
+        f"{first.components_.shape[0]} components): Spearman(predicted "
+        f"interference, split-half instability) = {rho:.2f} (target >= 0.6)"
     )
     order = np.argsort(interference)
     print(
@@ -243,6 +253,29 @@ def stability(m, n, seed):
         + " ".join(f"{v * 1e4:.1f}" for v in instability[order])
     )
     return rho
+
+
+def stability(m, n, seed):
+    """The split-half check on the simulated recording."""
+    from _recording import make_recording
+
+    X, _, _ = make_recording(m, n, random_state=seed)
+    return _split_half(X, seed, f"simulated recording m={m} n={n}")
+
+
+def real_stability(seed):
+    """The split-half check on a real recording: the 31-channel EEG shipped with
+    alice-ml (``alice_ml/data/test_raw.fif``, 120 s at 500 Hz, band-passed 3-40
+    Hz), read with MNE; the channels' data in volts, rows the time points."""
+    import os
+
+    import alice_ml
+    import mne
+
+    path = os.path.join(os.path.dirname(alice_ml.__file__), "data", "test_raw.fif")
+    raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
+    X = raw.get_data().T
+    return _split_half(X, seed, f"EEG test_raw.fif {X.shape[1]} channels")
 
 
 def cost(seed):
@@ -288,6 +321,12 @@ def main(argv=None):
         default="calibration,gaussian,unfinished,stability,cost",
         help="comma-separated subset",
     )
+    parser.add_argument(
+        "--eeg",
+        action="store_true",
+        help="the stability check also on a real 31-channel EEG (needs mne and "
+        "alice-ml)",
+    )
     args = parser.parse_args(argv)
     print(
         f"# skvcreg {skvcreg.__version__}, torch {torch.__version__} "
@@ -305,11 +344,14 @@ def main(argv=None):
     if "gaussian" in checks:
         gaussian_flags(4000, args.flag_draws, args.seed, "gaussian")
         gaussian_flags(4000, args.flag_draws, args.seed, "i")
+        gaussian_flags(1000, args.flag_draws, args.seed, "i")
         gaussian_flags(4000, args.flag_draws, args.seed, "i", max_sd=0.03)
     if "unfinished" in checks:
         unfinished(4000, args.unfinished_draws, args.seed)
     if "stability" in checks:
         stability(args.recording_channels, args.recording_samples, args.seed)
+        if args.eeg:
+            real_stability(args.seed)
     if "cost" in checks:
         cost(args.seed)
 

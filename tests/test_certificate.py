@@ -13,6 +13,7 @@ from skvcreg.metrics import (
     match_sources,
     separation_certificate,
 )
+from skvcreg.metrics._certificate import _gaussian_pair_pvalues
 
 FIELDS = (
     "fisher_information",
@@ -20,6 +21,7 @@ FIELDS = (
     "interference",
     "interference_db",
     "non_identifiable",
+    "gaussian_pvalues",
     "pvalues",
     "dependent",
 )
@@ -119,6 +121,83 @@ def test_gaussian_pair_is_non_identifiable():
     stricter = separation_certificate(S, np.eye(5), max_sd=0.012, test=False)
     assert stricter.non_identifiable[2, 3]
     assert not stricter.non_identifiable[2:, 4].any()
+
+
+def _pair_cumulant_statistic(pair):
+    """The Gaussian-pair statistic of a (2, r) pair, from its full cumulant
+    tensors: r (sum k3^2 / 6 + sum k4^2 / 24) over all ordered indices."""
+    r = pair.shape[1]
+    Z = pair - pair.mean(axis=1, keepdims=True)
+    Z = Z / Z.std(axis=1, keepdims=True)
+    C = Z @ Z.T / r
+    k3 = np.einsum("at,bt,ct->abc", Z, Z, Z) / r
+    k4 = (
+        np.einsum("at,bt,ct,dt->abcd", Z, Z, Z, Z) / r
+        - np.einsum("ab,cd->abcd", C, C)
+        - np.einsum("ac,bd->abcd", C, C)
+        - np.einsum("ad,bc->abcd", C, C)
+    )
+    return r * (np.sum(k3**2) / 6 + np.sum(k4**2) / 24)
+
+
+def test_gaussian_pair_statistic_is_the_cumulant_norm():
+    rng = np.random.default_rng(0)
+    Y = np.c_[
+        rng.standard_normal(3000), rng.laplace(size=3000), rng.uniform(size=3000)
+    ].T
+    Y[1] += 0.3 * Y[0]  # correlated pairs too
+    pvalues = _gaussian_pair_pvalues(Y)
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        expected = stats.chi2.sf(_pair_cumulant_statistic(Y[[i, j]]), 9)
+        assert_allclose(pvalues[i, j], expected, rtol=1e-8)
+        assert_allclose(pvalues[j, i], expected, rtol=1e-8)
+    # Unchanged by a rotation of a whitened pair: an ICA's choice of rotation
+    # within two Gaussians does not move it.
+    pair = Y[[1, 2]] - Y[[1, 2]].mean(axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(pair @ pair.T / pair.shape[1])
+    white = (vectors / np.sqrt(values)).T @ pair
+    turned = _rotation(0.4) @ white
+    assert_allclose(
+        _pair_cumulant_statistic(turned), _pair_cumulant_statistic(white), rtol=1e-9
+    )
+    assert_allclose(
+        _gaussian_pair_pvalues(turned)[0, 1],
+        _gaussian_pair_pvalues(white)[0, 1],
+        rtol=1e-6,
+    )
+
+
+def test_gaussian_pair_test_level():
+    # Pairs of independent Gaussians: the raw p-values are about uniform.
+    rng = np.random.default_rng(0)
+    upper = np.triu_indices(10, k=1)
+    pvalues = np.concatenate(
+        [
+            _gaussian_pair_pvalues(rng.standard_normal((10, 4000)))[upper]
+            for _ in range(30)
+        ]
+    )
+    assert 0.004 < np.mean(pvalues < 0.01) < 0.025
+    assert 0.03 < np.mean(pvalues < 0.05) < 0.07
+
+
+def test_gaussian_sources_of_an_ica_fit_are_flagged():
+    # Four Gaussians among four non-Gaussian sources: VCRegICA picks, within
+    # the Gaussians, directions whose estimated J is above 1 by more than the
+    # noise of one estimate; the rotation-free test still flags all their pairs,
+    # and no other pair.
+    names = ["gaussian"] * 4 + ["f", "d", "m", "p"]
+    X, S, A = make_ica_mixture(names, n_samples=4000, random_state=17)
+    ica = VCRegICA(random_state=17).fit(X)
+    G = np.abs(ica.components_ @ (A * S.std(axis=0)))
+    order = np.argmax(G / G.max(axis=0), axis=0)  # the component of each source
+    assert len(set(order)) == 8
+    flags = ica.certificate_.non_identifiable[np.ix_(order, order)]
+    expected = np.zeros((8, 8), dtype=bool)
+    expected[:4, :4] = ~np.eye(4, dtype=bool)
+    assert_array_equal(flags, expected)
+    cert = separation_certificate(X, ica.components_, test=False)
+    assert_array_equal(cert.non_identifiable[np.ix_(order, order)], expected)
 
 
 def test_dependence_test_level_on_independent_components():
@@ -314,12 +393,13 @@ def test_display_infinite_interference_and_many_components():
         interference=10 ** (db / 10),
         interference_db=db,
         non_identifiable=flags,
+        gaussian_pvalues=np.where(flags, 1.0, 0.0),
         pvalues=None,
         dependent=None,
         n_samples=1000,
         n_rows=1000,
         max_sd=0.1,
-        level=None,
+        level=0.01,
         correction=None,
     )
     display = SeparationCertificateDisplay(cert).plot()

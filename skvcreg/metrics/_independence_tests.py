@@ -66,6 +66,18 @@ def _adjust(pvalues, correction):
     return out
 
 
+def adjust_pairwise(pvalues, correction):
+    """Holm or Benjamini-Hochberg adjustment of a symmetric (d, d) matrix of
+    pairwise p-values over its ``d (d - 1) / 2`` pairs (the upper triangle);
+    returns the adjusted symmetric matrix, 0 on the diagonal. The metrics
+    package's pairwise tests share it."""
+    d = pvalues.shape[0]
+    upper = np.triu_indices(d, k=1)
+    adjusted = np.zeros((d, d))
+    adjusted[upper] = _adjust(pvalues[upper], correction)
+    return adjusted + adjusted.T
+
+
 def _check_test_options(method, n_permutations, correction=None):
     method = check_choice(method, "method", _METHODS)
     n_permutations = check_positive_int(n_permutations, "n_permutations")
@@ -298,10 +310,7 @@ default="median"
     S[constant, :] = 0.0
     S[:, constant] = 0.0
     pvalues = np.minimum(pvalues, pvalues.T)  # symmetric up to rounding
-    upper = np.triu_indices(d, k=1)
-    adjusted = np.zeros((d, d))
-    adjusted[upper] = _adjust(pvalues[upper], correction)
-    adjusted = adjusted + adjusted.T
+    adjusted = adjust_pairwise(pvalues, correction)
     adjusted[constant, :] = 1.0
     adjusted[:, constant] = 1.0
     return S / (n - 1) ** 2, adjusted
