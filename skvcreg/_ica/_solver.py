@@ -38,6 +38,7 @@ from sklearn.decomposition import fastica
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import hold_rows
+from .._threads import single_threaded
 from ..projectors import SeparableRandomProjector
 from ._refine import centred_rows, refine_unmixing
 from ._rotation import (
@@ -101,7 +102,11 @@ def _fastica_start(white, generator):
     its warning is silenced; its seed is drawn from ``generator``.
     """
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
-    with warnings.catch_warnings():
+    # On one BLAS thread: a threaded BLAS splits the sums over the rows between
+    # its threads, and the start's last places then changed with their
+    # number, a difference the refinement grew (where the likelihood is nearly
+    # flat, between nearly Gaussian components) into a different unmixing.
+    with warnings.catch_warnings(), single_threaded():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, W, _ = fastica(
             white.cpu().numpy().astype(np.float64),
@@ -397,11 +402,16 @@ def _screen(problem, U):
     threshold = _screen_threshold(m)
     steps, converged, n_screened = 0, True, 0
     for screen in range(1, _SCREEN_ROUNDS + 1):
-        Y = problem.centred @ U.T.float()
-        Y = Y / Y.std(dim=0, keepdim=True)
-        _, z = all_pair_contrasts(
-            Y, problem.projector, regularization=problem.regularization
-        )
+        # One thread where the kernel stage uses one: its decisions (the
+        # screen's threshold, the grid's minimum) then do not change with the
+        # number of threads.
+        small = problem.centred.shape[0] * m <= _SMALL_PROBLEM
+        with _single_threaded(U.device, enabled=small):
+            Y = problem.centred @ U.T.float()
+            Y = Y / Y.std(dim=0, keepdim=True)
+            _, z = all_pair_contrasts(
+                Y, problem.projector, regularization=problem.regularization
+            )
         rounds = dependent_pairs(z, threshold)
         n_pairs = sum(len(r) for r in rounds)
         if problem.callback is not None:
