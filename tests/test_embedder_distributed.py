@@ -24,8 +24,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_wine
 
 from skvcreg import VCRegEmbedder
+from skvcreg._embedder._distributed import OneProcess, ProcessGroup
 from skvcreg._embedder._loss import make_training_loss
-from skvcreg._embedder._solver import ProcessGroup, _OneProcess, _Training
+from skvcreg._embedder._solver import _Training
 from skvcreg.augmentations import TabularAugmentation
 from skvcreg.projectors._mlp import make_mlp_projector
 
@@ -265,7 +266,7 @@ def test_gradients_of_a_step_are_those_of_the_global_batch(ranks):
     the global batch-norm statistics), so the sum over ranks is the full
     gradient: a mean instead of the sum would halve every entry here.
     """
-    single = _one_step_gradients(_OneProcess())
+    single = _one_step_gradients(OneProcess())
     scale = max(np.abs(g).max() for g in single["gradients"])
     for result in ranks:
         step = result["step"]
