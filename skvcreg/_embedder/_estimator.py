@@ -134,7 +134,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     ----------
     n_components : int, default=128
         Size of the representation (output width of the encoder).
-    encoder_widths : tuple of int, default=(256,)
+    encoder_widths : tuple of int, default=(512,)
         Hidden widths of the encoder, each a Linear-BatchNorm-ReLU block, followed
         by a linear layer of width ``n_components``; ``()`` gives a linear encoder.
     projector : {"mlp", "random_mlp", "separable"}, default="mlp"
@@ -186,7 +186,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Interpolate each row towards one of its ``n_neighbors`` nearest training
         rows by a random fraction (:func:`~skvcreg.augmentations.\
 neighbor_interpolation`); ``0`` switches it off.
-    resample_rate : float, default=0.15
+    resample_rate : float, default=0.1
         Fraction of features replaced by draws from their empirical marginal
         (SCARF-style, :func:`~skvcreg.augmentations.marginal_resampling`).
     dropout_rate : float, default=0.0
@@ -344,7 +344,7 @@ neighbor_interpolation`); ``0`` switches it off.
         self,
         n_components=128,
         *,
-        encoder_widths=(256,),
+        encoder_widths=(512,),
         projector="mlp",
         projector_widths=(256, 256),
         loss="vicreg",
@@ -353,7 +353,7 @@ neighbor_interpolation`); ``0`` switches it off.
         covariance_weight=1.0,
         augmentation=None,
         n_neighbors=5,
-        resample_rate=0.15,
+        resample_rate=0.1,
         dropout_rate=0.0,
         noise_std=0.0,
         batch_size=128,
