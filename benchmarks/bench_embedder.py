@@ -77,6 +77,7 @@ OLD_DEFAULTS = {
     "encoder_widths": (512,),
     "projector_widths": (512, 512),
     "n_neighbors": 20,
+    "resample_rate": 0.2,
     "learning_rate": 1e-3,
     "n_iter_no_change": 10,
 }

@@ -2,7 +2,6 @@
 
 import contextlib
 import copy
-import hashlib
 import warnings
 from numbers import Integral, Real
 
@@ -24,8 +23,9 @@ from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ..augmentations import TabularAugmentation
 from ..projectors._mlp import make_mlp_projector
 from ..projectors._separable import SeparableRandomProjector
+from ._distributed import agree_on_data, check_backend, process_group
 from ._loss import LOSS_NAMES, make_training_loss
-from ._solver import fit_embedder, process_group
+from ._solver import fit_embedder
 
 __all__ = ["VCRegEmbedder"]
 
@@ -124,8 +124,6 @@ _NETWORK_PARAMS = (
     "projector_widths",
     "loss",
 )
-# Parameters whose values may differ between the ranks of a distributed fit.
-_RANK_LOCAL_PARAMS = ("augmentation", "device", "random_state", "verbose")
 _TERMS = ("invariance", "variance", "covariance")
 
 
@@ -159,7 +157,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     ----------
     n_components : int, default=128
         Size of the representation (output width of the encoder).
-    encoder_widths : tuple of int, default=(256,)
+    encoder_widths : tuple of int, default=(512,)
         Hidden widths of the encoder, each a Linear-BatchNorm-ReLU block, followed
         by a linear layer of width ``n_components``; ``()`` gives a linear encoder.
     projector : {"mlp", "random_mlp", "separable"}, default="mlp"
@@ -211,7 +209,7 @@ class VCRegEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Interpolate each row towards one of its ``n_neighbors`` nearest training
         rows by a random fraction (:func:`~skvcreg.augmentations.\
 neighbor_interpolation`); ``0`` switches it off.
-    resample_rate : float, default=0.15
+    resample_rate : float, default=0.1
         Fraction of features replaced by draws from their empirical marginal
         (SCARF-style, :func:`~skvcreg.augmentations.marginal_resampling`).
     dropout_rate : float, default=0.0
@@ -369,7 +367,7 @@ neighbor_interpolation`); ``0`` switches it off.
         self,
         n_components=128,
         *,
-        encoder_widths=(256,),
+        encoder_widths=(512,),
         projector="mlp",
         projector_widths=(256, 256),
         loss="vicreg",
@@ -378,7 +376,7 @@ neighbor_interpolation`); ``0`` switches it off.
         covariance_weight=1.0,
         augmentation=None,
         n_neighbors=5,
-        resample_rate=0.15,
+        resample_rate=0.1,
         dropout_rate=0.0,
         noise_std=0.0,
         batch_size=128,
@@ -647,12 +645,7 @@ neighbor_interpolation`); ``0`` switches it off.
             )
         device = resolve_device(self.device)
         comm = process_group()
-        if comm is not None and comm.backend == "nccl" and device.type != "cuda":
-            raise ValueError(
-                "The torch.distributed process group uses NCCL, which needs CUDA "
-                f"tensors, but device={self.device!r} trains on the CPU; use "
-                "device='cuda' (after torch.cuda.set_device(local_rank)) or gloo."
-            )
+        check_backend(comm, device, self.device)
         return comm, device
 
     def _validate(self, X, *, reset, min_samples=None):
@@ -742,41 +735,9 @@ neighbor_interpolation`); ``0`` switches it off.
         return check_block(block, self)
 
     def _agree_on_data(self, comm, validate, generator):
-        """``validate()``; in a distributed fit, on every rank, checked to agree.
-
-        Every rank reports its validation error, the shape and a digest of its
-        rows, its parameters and its seed (one ``all_gather_object``), so that a
-        problem on one rank raises on all of them instead of leaving the others
-        waiting, and the seed of rank 0 seeds ``generator`` everywhere.
-        """
-        if comm is None:
-            return validate()
-        X, error = None, None
-        try:
-            X = validate()
-        except (ValueError, TypeError) as exc:
-            error = exc
-        params = self.get_params(deep=False)
-        report = {
-            "error": None if error is None else f"{type(error).__name__}: {error}",
-            "shape": None if X is None else tuple(X.shape),
-            "digest": None if X is None else _digest(X.digest_array()),
-            "params": repr(
-                [
-                    (k, v)
-                    for k, v in sorted(params.items())
-                    if k not in _RANK_LOCAL_PARAMS
-                ]
-            ),
-            "seed": None if generator is None else generator.initial_seed(),
-        }
-        reports = comm.all_gather_object(report)
-        if error is not None:
-            raise error
-        _check_rank_reports(reports)
-        if generator is not None:
-            generator.manual_seed(reports[0]["seed"])
-        return X
+        """``validate()``; in a distributed fit, checked to agree on every rank
+        (:func:`~skvcreg._embedder._distributed.agree_on_data`)."""
+        return agree_on_data(comm, validate, generator, self.get_params(deep=False))
 
     def _check_same_networks(self, state):
         changed = {
@@ -1020,47 +981,3 @@ neighbor_interpolation`); ``0`` switches it off.
     def _encode_block(self, block):
         """Encode one computed block of a dask array (validated here)."""
         return self._encode(self._check_block(block))
-
-
-def _digest(X):
-    """A digest of an array's dtype, shape and bytes (to compare ranks' data);
-    ``None`` for ``None`` (a dask array's bytes are not read)."""
-    if X is None:
-        return None
-    X = np.ascontiguousarray(X)
-    digest = hashlib.blake2b(f"{X.dtype}{X.shape}".encode(), digest_size=16)
-    digest.update(X.data)
-    return digest.hexdigest()
-
-
-def _check_rank_reports(reports):
-    """Raise the same clear error on every rank when the ranks' data disagree."""
-    where = "the ranks of the torch.distributed job"
-    for rank, report in enumerate(reports):
-        if report["error"] is not None:
-            raise ValueError(
-                f"Rank {rank} of the torch.distributed job could not use its data "
-                f"({report['error']}); every rank must fit on the same rows."
-            )
-    if len({report["params"] for report in reports}) > 1:
-        raise ValueError(
-            f"VCRegEmbedder has different parameters on {where}; every rank must "
-            "fit the same estimator (only augmentation, device, random_state and "
-            "verbose may differ, and rank 0's seed is used)."
-        )
-    for axis, what in ((1, "widths"), (0, "numbers of rows")):
-        sizes = [report["shape"][axis] for report in reports]
-        if len(set(sizes)) > 1:
-            unit = "features" if axis == 1 else "rows"
-            listed = ", ".join(f"rank {r}: {s} {unit}" for r, s in enumerate(sizes))
-            raise ValueError(
-                f"VCRegEmbedder was given data of different {what} on {where} "
-                f"({listed}); every rank must fit on the same rows, and each "
-                "computes its share of every batch."
-            )
-    if len({report["digest"] for report in reports}) > 1:
-        raise ValueError(
-            f"VCRegEmbedder was given different rows on {where}; every rank must "
-            "fit on the same rows (in the same order), and each computes its share "
-            "of every batch."
-        )

@@ -5,12 +5,11 @@ come chunk by chunk (one chunk for an in-memory array, one per block of a dask
 array), and the loss is a callable the estimator builds from :mod:`skvcreg.losses`
 (:mod:`skvcreg._embedder._loss`): nothing here knows its formula.
 
-On the ranks of a ``torch.distributed`` process group (:func:`process_group`),
-every rank draws the same global batches and the same views of them, runs the
-networks on its own share of the rows, all-gathers the projector outputs so that
-the loss (its covariance in particular) is that of the global batch, and the ranks
-sum their gradients: the training equals the one-process training on the same
-global batches, up to round-off.
+On the ranks of a ``torch.distributed`` process group, every rank draws the same
+global batches and the same views of them; the communication (which rows of a
+batch are the rank's, the gathered projector outputs, the summed gradients, the
+synchronised batch norms) goes through the communicator's small interface
+(:mod:`skvcreg._embedder._distributed`), so the loop is the same on one process.
 
 The solver only reports: it returns the trained encoder and an ``info`` dict with
 ``n_iter``, ``loss_curve``, the per-term curves, ``converged``, ``non_finite`` and
@@ -18,16 +17,16 @@ the optimizer's state; the estimator turns that into attributes and warnings. No
 numpy, no scikit-learn, no warnings policy here.
 """
 
-import contextlib
 import copy
 import math
 
 import torch
 from torch import Tensor, nn
 
+from ._distributed import OneProcess
 from ._loss import make_training_loss
 
-__all__ = ["fit_embedder", "process_group"]
+__all__ = ["fit_embedder"]
 
 
 def _describe(value):
@@ -70,229 +69,6 @@ def _batches(n, batch_size, generator, device, min_rows=2):
         batches[-2] = torch.cat(batches[-2:])
         batches.pop()
     return batches
-
-
-# --------------------------------------------------------------- communication
-
-
-class _OneProcess:
-    """The communication of a single process: every rank's share is everything."""
-
-    rank, world_size = 0, 1
-
-    def shard(self, n):
-        return slice(0, n)
-
-    def gather(self, Z, n):
-        return Z
-
-    def mean(self, values):
-        return values
-
-    def sum_gradients(self, parameters):
-        pass
-
-    def synchronise_batch_norms(self, module):
-        return contextlib.nullcontext()
-
-
-class _GatherRows(torch.autograd.Function):
-    """All-gather the ranks' rows of a batch; the gradient of the local rows flows back.
-
-    Forward: each rank contributes its ``counts[rank]`` rows (padded to the
-    largest count, since ``all_gather`` needs one shape), and every rank gets the
-    global batch, rank by rank. Backward: every rank computes the same loss of the
-    global batch, so the gradient with respect to its own rows is the slice of
-    the incoming gradient at those rows; the other ranks' rows carry no graph
-    here. The ranks' parameter gradients are then partial sums of the global one
-    and are summed across ranks (``ProcessGroup.sum_gradients``), which is what
-    DDP's averaging of VICReg's reference gradients amounts to (its all-gather
-    sums the embedding gradients over ranks in backward).
-    """
-
-    @staticmethod
-    def forward(ctx, local, counts, rank, group):
-        import torch.distributed as dist
-
-        padded = local.new_zeros((max(counts), *local.shape[1:]))
-        padded[: local.shape[0]] = local
-        received = [torch.empty_like(padded) for _ in counts]
-        dist.all_gather(received, padded, group=group)
-        received[rank] = local
-        ctx.start = sum(counts[:rank])
-        ctx.stop = ctx.start + counts[rank]
-        return torch.cat([r[:c] for r, c in zip(received, counts, strict=True)])
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad[ctx.start : ctx.stop], None, None, None
-
-
-class _SumOverRanks(torch.autograd.Function):
-    """All-reduce (sum) whose backward sums the incoming gradients over ranks.
-
-    Every rank's loss depends on the sum through its own rows only, so the
-    gradient of the (common) loss with respect to the sum is the sum over ranks
-    of what each rank back-propagates.
-    """
-
-    @staticmethod
-    def forward(ctx, tensor, group):
-        import torch.distributed as dist
-
-        ctx.group = group
-        tensor = tensor.clone()
-        dist.all_reduce(tensor, group=group)
-        return tensor
-
-    @staticmethod
-    def backward(ctx, grad):
-        import torch.distributed as dist
-
-        grad = grad.clone()
-        dist.all_reduce(grad, group=ctx.group)
-        return grad, None
-
-
-class _SyncBatchNorm(nn.Module):
-    """A batch-norm layer normalising with the statistics of the global batch.
-
-    Wraps (and trains in place) the ``BatchNorm1d`` it replaces during a
-    distributed fit: the per-feature sums and sums of squares of the local rows are
-    all-reduced (in float64, by ``_SumOverRanks``), so each rank normalises its
-    rows exactly as one process would normalise the global batch, and the running
-    statistics move identically on every rank. ``torch.nn.SyncBatchNorm`` serves
-    GPUs only; this also runs on CPUs with gloo.
-    """
-
-    def __init__(self, batch_norm, communicator):
-        super().__init__()
-        self.batch_norm = batch_norm
-        self.communicator = communicator
-
-    def forward(self, x):
-        bn = self.batch_norm
-        if not bn.training:
-            return bn(x)
-        x64 = x.to(torch.float64)
-        count = x64.new_full((1,), float(x.shape[0]))
-        local = torch.cat([x64.sum(dim=0), x64.square().sum(dim=0), count])
-        total = _SumOverRanks.apply(local, self.communicator.group)
-        width = x.shape[1]
-        n = total[-1]
-        mean = total[:width] / n
-        var = (total[width : 2 * width] / n - mean.square()).clamp_min(0.0)
-        if bn.track_running_stats:
-            self._update_running_statistics(mean.detach(), var.detach(), n.detach())
-        out = (x - mean.to(x.dtype)) * torch.rsqrt(var.to(x.dtype) + bn.eps)
-        if bn.affine:
-            out = out * bn.weight + bn.bias
-        return out
-
-    def _update_running_statistics(self, mean, var, n):
-        bn = self.batch_norm
-        with torch.no_grad():
-            bn.num_batches_tracked.add_(1)
-            factor = bn.momentum
-            if factor is None:  # a cumulative moving average, as BatchNorm1d
-                factor = 1.0 / float(bn.num_batches_tracked)
-            unbiased = var * n / (n - 1)
-            bn.running_mean.mul_(1 - factor).add_(factor * mean.to(bn.running_mean))
-            bn.running_var.mul_(1 - factor).add_(factor * unbiased.to(bn.running_var))
-
-
-class ProcessGroup:
-    """The ranks of an initialised ``torch.distributed`` process group.
-
-    Every rank holds the same rows and draws the same global batches; this object
-    says which rows of a batch are the rank's, gathers the projector outputs,
-    averages the reported loss values and sums the gradients.
-
-    Parameters
-    ----------
-    group : torch.distributed.ProcessGroup, default=None
-        The group; ``None`` is the default (world) group.
-    """
-
-    def __init__(self, group=None):
-        import torch.distributed as dist
-
-        self.group = group
-        self.rank = dist.get_rank(group)
-        self.world_size = dist.get_world_size(group)
-        self.backend = str(dist.get_backend(group))
-
-    def _counts(self, n):
-        base, extra = divmod(n, self.world_size)
-        return [base + (rank < extra) for rank in range(self.world_size)]
-
-    def shard(self, n):
-        """The slice of a global batch of ``n`` rows that this rank computes."""
-        counts = self._counts(n)
-        start = sum(counts[: self.rank])
-        return slice(start, start + counts[self.rank])
-
-    def gather(self, Z, n):
-        """The global batch of ``n`` rows from each rank's share ``Z``."""
-        return _GatherRows.apply(Z, self._counts(n), self.rank, self.group)
-
-    def mean(self, values):
-        """Mean over the ranks of ``values`` (equal on every rank but for round-off).
-
-        Every rank then records, and decides on, the same numbers; a NaN on any
-        rank is a NaN on all of them.
-        """
-        import torch.distributed as dist
-
-        values = values.clone()
-        dist.all_reduce(values, group=self.group)
-        return values / self.world_size
-
-    def sum_gradients(self, parameters):
-        """All-reduce (sum) the gradients of ``parameters``, in one message."""
-        import torch.distributed as dist
-
-        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat, group=self.group)
-        offset = 0
-        for p in parameters:
-            p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
-            offset += p.numel()
-
-    def all_gather_object(self, obj):
-        """Every rank's ``obj``, in rank order (pickled)."""
-        import torch.distributed as dist
-
-        gathered = [None] * self.world_size
-        dist.all_gather_object(gathered, obj, group=self.group)
-        return gathered
-
-    @contextlib.contextmanager
-    def synchronise_batch_norms(self, module):
-        """Within the block, ``module``'s batch norms use global batch statistics."""
-        swapped = []
-        for parent in list(module.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.modules.batchnorm._BatchNorm):
-                    setattr(parent, name, _SyncBatchNorm(child, self))
-                    swapped.append((parent, name, child))
-        try:
-            yield
-        finally:
-            for parent, name, child in swapped:
-                setattr(parent, name, child)
-
-
-def process_group():
-    """A :class:`ProcessGroup` if torch.distributed runs several ranks, else None."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return None
-    if dist.get_world_size() < 2:
-        return None
-    return ProcessGroup()
 
 
 # --------------------------------------------------------------------- training
@@ -469,8 +245,8 @@ def fit_embedder(
         State of the AdamW optimizer of an earlier call over the same networks,
         to continue its training.
     communicator : ProcessGroup, default=None
-        The ranks to train on (:func:`process_group`); ``None`` trains in this
-        process alone.
+        The ranks to train on (:func:`skvcreg._embedder._distributed.process_group`);
+        ``None`` trains in this process alone.
     verbose : bool, default=False
         Show a progress bar (tqdm when installed) with the loss terms.
 
@@ -487,7 +263,7 @@ def fit_embedder(
     """
     if loss_fn is None:
         loss_fn = make_training_loss("vicreg")
-    comm = _OneProcess() if communicator is None else communicator
+    comm = OneProcess() if communicator is None else communicator
     modules = nn.ModuleList([encoder, projector]).train()
     optimizer = torch.optim.AdamW(
         [p for p in modules.parameters() if p.requires_grad],
