@@ -286,7 +286,7 @@ def _run_setting(
             times[name].append(elapsed)
             errors[name].append(100 * amari_distance(W, A))
             line.append(f"{name} {errors[name][-1]:.2f} in {elapsed:.2f} s")
-        if len(X) >= 10_000:  # one line per replicate at recording scale
+        if len(X) >= 10_000 or n_reps <= 5:  # one line per replicate: few or large
             print(f"#  rep {rep}: " + ", ".join(line) + f"; CR bound {bound:.2f}")
     return errors, times
 
