@@ -437,6 +437,11 @@ def _run(args):
         start = time.perf_counter()
         rows[name] = measure(name, lambda Y, m=method: _fit(m, Y, args.seed, options))
         print(f"#   {name} measured in {time.perf_counter() - start:.1f} s", flush=True)
+        print(
+            "#   "
+            + _row(name, rows[name], rows.get("VCRegICA", {}).get("time", np.nan)),
+            flush=True,
+        )
     best = []
     for Xi, S, _ in injected:
         Xi_r = Xi - Xi.mean(axis=0)
@@ -444,6 +449,21 @@ def _run(args):
     _print_table(rows, best, _blinks(eog, sfreq)[1].size)
     if args.save is not None:  # unmixings of the rank-reduced rows: all, halves
         np.savez(args.save, basis=np.eye(rank) if basis is None else basis, **unmixings)
+
+
+def _row(name, row, reference):
+    """One method's line of the table (``reference``: VCRegICA's fit time)."""
+    line = f"{name:<10} {row['out']:12.3f}  {row['in']:13.3f}"
+    if name != "PCA":
+        line += (
+            f"  {row['split'][0]:11.3f} / {row['split'][1]:.3f}"
+            f"  {row['weak'][0]:18.3f} / {row['weak'][1]:.3f}"
+            f"  {row['strong'][0]:20.3f} / {row['strong'][1]:.3f}"
+            f"  {row['blink'][0]:17.1f} / {row['blink'][1]:.1f}"
+            f"  {row['time']:18.1f} ({row['time'] / reference:.2f}x)"
+            f"  {row['warnings']}"
+        )
+    return line
 
 
 def _print_table(rows, best, n_blinks):
@@ -454,17 +474,7 @@ def _print_table(rows, best, n_blinks):
         f"  blink left / rest lost (%, {n_blinks} blinks)  fit s (x VCRegICA)  warnings"
     )
     for name, row in rows.items():
-        line = f"{name:<10} {row['out']:12.3f}  {row['in']:13.3f}"
-        if name != "PCA":
-            line += (
-                f"  {row['split'][0]:11.3f} / {row['split'][1]:.3f}"
-                f"  {row['weak'][0]:18.3f} / {row['weak'][1]:.3f}"
-                f"  {row['strong'][0]:20.3f} / {row['strong'][1]:.3f}"
-                f"  {row['blink'][0]:17.1f} / {row['blink'][1]:.1f}"
-                f"  {row['time']:18.1f} ({row['time'] / reference:.2f}x)"
-                f"  {row['warnings']}"
-            )
-        print(line)
+        print(_row(name, row, reference))
     print(
         f"best filter{'':51}{best[0]:18.3f}{'':9}{best[1]:20.3f}"
         "  (least squares from all channels)"
