@@ -65,13 +65,18 @@ Installing the peers in a separate environment (jamica and JAX beside torch
     pip install -e ".[benchmark]"   # python-picard, mne, alice-ml, jamica
     pip install "jax[cpu]"          # optional: without it jamica runs on NumPy
 
-Run ``python benchmarks/bench_real.py --help`` for the options; the figures on
-the benchmarks page come from::
+Run ``python benchmarks/bench_real.py --help`` for the options. The figures on the
+benchmarks page come from the commands below, every library on one thread
+(``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` and
+``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``
+for JAX), so that a loaded machine slows every method alike; AMICA's 2000 EM
+iterations take minutes per fit (``--amica-max-iter`` to budget them, said next
+to the figures)::
 
     python benchmarks/bench_real.py --recording alice
     python benchmarks/bench_real.py --recording mne-eeg --mne-raw FILE
-    python benchmarks/bench_real.py --recording mne-meg --mne-raw FILE \\
-        --amica-max-iter 200
+    python benchmarks/bench_real.py --recording mne-meg --mne-raw FILE
+    python benchmarks/bench_real.py --recording alice --methods VCRegICA --seed S
 """
 
 import argparse
