@@ -31,6 +31,11 @@ replicate) and the Amari error of those draws is averaged. The uniform (c) and
 exponential (e) densities have infinite Fisher information and count as exactly
 recoverable, so the bound is optimistic (low) for mixtures that contain them.
 
+``--methods VCRegICA,FastICA,AMICA`` adds AMICA (``jamica.amica`` with its
+defaults: its own PCA whitening, 3 generalised Gaussians per source, 2000 EM
+iterations, ``--amica-max-iter`` to change them); install it as
+``benchmarks/bench_real.py`` says.
+
 ``--oracle`` adds the column ``oracle ML``: maximum likelihood with the *true*
 scores on the same replicate, started at the true unmixing (relative Newton steps
 with the 2x2 Hessian blocks, damped when a step turns back). It is what the
@@ -84,6 +89,10 @@ try:
     from picard import picard
 except ImportError:  # python-picard is a benchmark extra
     picard = None
+try:
+    import jamica
+except ImportError:  # jamica (AMICA) is a benchmark extra
+    jamica = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _recording import make_recording  # noqa: E402
@@ -114,7 +123,14 @@ def _fit_picard_ortho(X, seed):
     return W @ K
 
 
-def _methods(ablation=False, device="auto"):
+def _fit_amica(X, seed, max_iter=2000):
+    """AMICA as a new user calls it: jamica's defaults (3 generalised Gaussians
+    per source), its own centring and PCA whitening, ``max_iter`` EM steps."""
+    K, W, _ = jamica.amica(X.T, whiten=True, random_state=seed, max_iter=max_iter)
+    return W @ K
+
+
+def _methods(ablation=False, device="auto", amica_max_iter=2000):
     """The methods by name; VCRegICA's on ``device`` (the peers on the CPU)."""
     methods = {"VCRegICA": functools.partial(_fit_vcreg, device=device)}
     if ablation:
@@ -123,6 +139,8 @@ def _methods(ablation=False, device="auto"):
     if picard is not None:
         methods["Picard"] = _fit_picard
         methods["Picard-O"] = _fit_picard_ortho
+    if jamica is not None:
+        methods["AMICA"] = functools.partial(_fit_amica, max_iter=amica_max_iter)
     return methods
 
 
@@ -268,7 +286,7 @@ def _run_setting(
             times[name].append(elapsed)
             errors[name].append(100 * amari_distance(W, A))
             line.append(f"{name} {errors[name][-1]:.2f} in {elapsed:.2f} s")
-        if len(X) >= 10_000:  # one line per replicate at recording scale
+        if len(X) >= 10_000 or n_reps <= 5:  # one line per replicate: few or large
             print(f"#  rep {rep}: " + ", ".join(line) + f"; CR bound {bound:.2f}")
     return errors, times
 
@@ -364,8 +382,14 @@ def main(argv=None):
     parser.add_argument(
         "--methods",
         default=None,
-        help="comma-separated subset of VCRegICA,FastICA,Picard,Picard-O "
-        "(default all but Picard-O, the orthogonal variant)",
+        help="comma-separated subset of VCRegICA,FastICA,Picard,Picard-O,AMICA "
+        "(default all but Picard-O, the orthogonal variant, and AMICA, slow)",
+    )
+    parser.add_argument(
+        "--amica-max-iter",
+        type=int,
+        default=2000,
+        help="AMICA's EM iterations (jamica's default, 2000)",
     )
     parser.add_argument("--n-reps", type=int, default=100)
     parser.add_argument("--n-samples", type=int, default=None)
@@ -394,7 +418,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # FastICA's convergence warnings on hard cases
     _print_header(args)
-    methods = _methods(args.ablation, args.device)
+    methods = _methods(args.ablation, args.device, args.amica_max_iter)
     chosen = (args.methods or "VCRegICA,no-refine,FastICA,Picard").split(",")
     methods = {k: v for k, v in methods.items() if k in chosen}
     names = list(methods)
