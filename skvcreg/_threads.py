@@ -48,19 +48,40 @@ def _openmp_controller():
     return ThreadpoolController()
 
 
-def single_threaded(device=None, *, enabled=True, blas=True):
+@contextlib.contextmanager
+def _one_torch_thread():
+    # torch's own matrix products (MKL) split their sums over torch's threads,
+    # whatever OpenMP's limit: from the main thread torch's thread count is set
+    # to one too, and restored, so that a result does not depend on it.
+    with _openmp_controller().limit(limits=1, user_api="openmp"):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
+def single_threaded(device=None, *, enabled=True, blas=True, torch_threads=False):
     """Context manager: one BLAS and one OpenMP thread, on the CPU only.
 
     Nothing is limited for a torch device other than the CPU, or when
     ``enabled`` is false. From a thread other than the main one only OpenMP
     (torch's CPU operators) is limited, for that thread. With ``blas=False``
     only OpenMP is limited, and a call inside another (torch already on one
-    thread) costs nothing.
+    thread) costs nothing; ``torch_threads=True`` (with ``blas=False``) also
+    sets torch's own thread count to one from the main thread, so that torch's
+    products sum in one order whatever the machine's thread count.
     """
     if not enabled or (device is not None and device.type != "cpu"):
         return contextlib.nullcontext()
     if not blas:
         if torch.get_num_threads() == 1:
             return contextlib.nullcontext()
+        if torch_threads:
+            return _one_torch_thread()
         return _openmp_controller().limit(limits=1, user_api="openmp")
     return _one_thread()

@@ -22,9 +22,7 @@ This module only optimises and reports: ``(W, info)`` with ``converged``,
 ``n_iter`` and ``loss_curve``. Warnings and numpy conversion belong to the estimator.
 """
 
-import contextlib
 import math
-import threading
 
 import torch
 
@@ -47,29 +45,13 @@ _SMALL_PROBLEM = 100_000  # rows x components below which one thread is used
 _PAIR_BATCH = 8  # pairs whose angles a screen searches at once
 
 
-@contextlib.contextmanager
 def _single_threaded(device, enabled=True):
-    """One thread for small batched work on the CPU: one OpenMP thread (the
-    package's limiter, :func:`skvcreg._threads.single_threaded`, OpenMP only)
-    and, from the main thread, one torch thread.
-
-    torch's own products (MKL) do not follow the OpenMP limit: they split
-    their sums over torch's threads, so a contrast changed with the number of
-    threads in float32's last places, enough to move the choice of a grid
-    search or of the screen. On one thread the kernel stage's result does not
-    depend on the machine's thread count.
-    """
-    with single_threaded(device, enabled=enabled, blas=False):
-        main = threading.current_thread() is threading.main_thread()
-        if not enabled or device.type != "cpu" or not main:
-            yield
-            return
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+    """One thread for small batched work on the CPU: one OpenMP thread and,
+    from the main thread, one torch thread (:func:`skvcreg._threads.single_threaded`
+    with ``torch_threads=True``), so that the kernel stage's contrasts, and the
+    choices of its grid searches and screen, do not depend on the machine's
+    thread count."""
+    return single_threaded(device, enabled=enabled, blas=False, torch_threads=True)
 
 
 def pair_contrast(Y, projector, *, regularization=0.1):
