@@ -31,7 +31,7 @@ def _one_thread():
     # from short-lived threads while others query it was unreliable (OpenBLAS
     # kept one thread): it is limited only from the main thread, so the threads
     # of dask's scheduler run their products on the BLAS's own setting. Fresh
-    # controllers (1-2 ms) see the libraries loaded since the last call.
+    # controllers see the libraries loaded since the last call.
     controller = ThreadpoolController()
     main = threading.current_thread() is threading.main_thread()
     limiter = controller.limit(limits=1, user_api=None if main else "openmp")
@@ -44,7 +44,7 @@ def _one_thread():
 @functools.cache
 def _openmp_controller():
     # torch's OpenMP runtime is loaded with torch, so a cached controller sees
-    # it; a fresh one costs 1-2 ms, much of a small fit's step.
+    # it; building a fresh one is a noticeable part of a small fit's step.
     return ThreadpoolController()
 
 
