@@ -1,12 +1,15 @@
 import numpy as np
+import pytest
 import torch
 from _ica_reference import cramer_rao_amari
 from numpy.testing import assert_allclose
 
+from skvcreg._ica import _refine
 from skvcreg._ica._refine import (
     _basis_moments,
     _bucket_sums,
     _buckets,
+    _extrapolation,
     _fit_scores,
     _knots,
     _newton_step,
@@ -209,6 +212,48 @@ def test_refinement_improves_a_rough_unmixing_and_is_a_fixed_point():
     again, info = refine_unmixing(Z, M)
     assert info["n_iter"] <= 2
     assert_allclose(again, M, atol=5e-3)
+
+
+def test_extrapolation_jumps_to_the_geometric_sum_of_aligned_steps():
+    g = torch.Generator().manual_seed(0)
+    step = torch.randn(5, 5, dtype=torch.float64, generator=g)
+    # Shorter by a ratio r in the same direction: the sum 1 / (1 - r).
+    assert _extrapolation(0.8 * step, step) == pytest.approx(5.0)
+    assert _extrapolation(0.95 * step, step) == _refine._MAX_JUMP  # capped
+    assert _extrapolation(step, None) == 1.0  # the first step
+    assert _extrapolation(-0.8 * step, step) == 1.0  # turns back
+    assert _extrapolation(1.2 * step, step) == 1.0  # grows
+    assert _extrapolation(0.3 * step, step) == 1.0  # converging fast already
+    other = torch.randn(5, 5, dtype=torch.float64, generator=g)
+    assert _extrapolation(0.8 * other, step) == 1.0  # another direction
+
+
+def _shared_envelope(n=20_000, m=12, seed=0):
+    """Sources whose scales follow one slow envelope (as a recording's change
+    of state): dependent, so the 2x2 blocks miss the coupling of the pairs
+    and the plain steps converge linearly."""
+    rng = np.random.default_rng(seed)
+    envelope = np.exp(np.convolve(rng.standard_normal(n), np.ones(200) / 60, "same"))
+    S = rng.standard_normal((n, m)) ** 3 / 3
+    S[:, :4] = rng.laplace(size=(n, 4))
+    X = (envelope[:, None] * S) @ rng.standard_normal((m, m)).T
+    return torch.from_numpy(X - X.mean(axis=0))
+
+
+def test_extrapolation_shortens_linear_convergence_to_the_same_solution(monkeypatch):
+    X = _shared_envelope()
+    Z, K = _white(X.numpy())
+
+    def refine():
+        g = torch.Generator().manual_seed(0)
+        return refine_unmixing(Z, tol=1e-4, fit_rows=None, generator=g)
+
+    M, info = refine()
+    monkeypatch.setattr(_refine, "_MAX_JUMP", 1.0)  # plain steps only
+    plain, plain_info = refine()
+    assert info["converged"] and plain_info["converged"]
+    assert info["n_iter"] < plain_info["n_iter"] / 2
+    assert_allclose(M, plain, atol=2e-3)
 
 
 def test_score_fit_on_a_subset_keeps_every_row_in_the_equations():

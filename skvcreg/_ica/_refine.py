@@ -41,6 +41,13 @@ _REPLACE = 0.05  # step size below which the knots are placed again, once
 # _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
 _RIDGE_GAIN = 0.1
 _RIDGE_RANGE = (0.1, 3.0)
+# Steps nearly parallel to the last (cosine above _ALIGNED) and shorter by a
+# ratio in _RATIO converge linearly (the 2x2 blocks leave out the coupling
+# of pairs through dependent components, as in a recording): the next step
+# jumps to their geometric sum, at most _MAX_JUMP steps.
+_ALIGNED = 0.9
+_RATIO = (0.5, 1.0)
+_MAX_JUMP = 10.0
 
 
 def _knots(Y, n_knots):
@@ -268,6 +275,23 @@ def _newton_step(G, curvature, min_curvature):
     return torch.addcmul(first * G, cross, G.T).fill_diagonal_(0.0)
 
 
+def _extrapolation(E, previous):
+    """The factor by which to lengthen step ``E``: where it repeats the last
+    one (``previous``, nearly parallel) at a ratio ``r`` of its length, the
+    steps converge linearly, and their geometric sum is ``1 / (1 - r)`` times
+    the step (at most :data:`_MAX_JUMP`); 1 otherwise."""
+    if previous is None:
+        return 1.0
+    norm, last = float(E.norm()), float(previous.norm())
+    if norm == 0.0 or last == 0.0:
+        return 1.0
+    cosine = float((E * previous).sum()) / (norm * last)
+    ratio = norm / last
+    if cosine < _ALIGNED or not _RATIO[0] <= ratio < _RATIO[1]:
+        return 1.0
+    return min(1.0 / (1.0 - ratio), _MAX_JUMP)
+
+
 def _sampling_error(curvature, n):
     """Asymptotic standard error of each entry ``(i, j)`` of the estimate of
     the unmixing (relative to the sources) from ``n`` rows:
@@ -304,6 +328,11 @@ def refine_unmixing(
     at ``max_step``; a step that turns back on the last one without being 10%
     smaller halves the steps from then on (the estimated scores change in small
     jumps as rows cross the fixed knots, which can make the steps cycle). A
+    step nearly parallel to the last and shorter by a ratio ``r`` is lengthened
+    to the geometric sum ``1 / (1 - r)`` of the steps that would follow (at
+    most 10 steps; never two such jumps in a row): where the components are
+    dependent, as a recording's are, the blocks leave out the coupling
+    between pairs and the plain steps converge only linearly. A
     step after which two components correlate beyond 0.5 is undone and the
     steps halved: far from the solution, with many nearly Gaussian sources,
     free steps can drive two components towards one source. The
@@ -391,6 +420,7 @@ def refine_unmixing(
     ridge = 10.0 / r if ridge is None else ridge
     converged, step, sizes = m < 2, 0, []
     previous, damping, knots, placed, accepted = None, 1.0, None, 0, None
+    jumped = False
     while not converged and step < max_iter:
         step += 1
         Y = M.to(torch.float32) @ fit.T  # (m, r): components in rows
@@ -417,11 +447,13 @@ def refine_unmixing(
         E = _newton_step(G, curvature, min_curvature)
         newton = float(E.abs().max())
         turns_back = previous is not None and float((E * previous).sum()) < 0
-        if turns_back and newton > 0.9 * float(previous.abs().max()):
+        if turns_back and newton > 0.9 * float(previous.abs().max()) and not jumped:
             damping *= 0.5
+        gain = 1.0 if jumped else _extrapolation(E, previous)
+        jumped = gain > 1.0
         previous = E
-        E = (damping * E).clamp(-max_step, max_step)
-        largest = min(damping * newton, max_step)  # damping is a power of 2
+        E = (damping * gain * E).clamp(-max_step, max_step)
+        largest = min(damping * gain * newton, max_step)
         sizes.append(largest)
         M = M - E @ M
         converged = largest < tol
