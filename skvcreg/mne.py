@@ -21,6 +21,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_array
 
 from ._ica import VCRegICA
+from ._threads import single_threaded
 
 __all__ = ["fit_ica", "vcreg_ica"]
 
@@ -257,7 +258,8 @@ def _fit_step(ica, data, fit_type, params, warnings_):
     ica._compute_pre_whitener(data)
     data = ica._pre_whiten(data)
     pca = PCA(whiten=True, svd_solver="full")
-    white = pca.fit_transform(data.T)
+    with single_threaded():
+        white = pca.fit_transform(data.T)
     requested = _n_components_by_mne_rules(
         ica.n_components, pca.explained_variance_ratio_
     )
