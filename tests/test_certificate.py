@@ -3,17 +3,19 @@ VCRegICA.certificate_ and plotting.SeparationCertificateDisplay."""
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import integrate, stats
 
 from skvcreg import VCRegICA
+from skvcreg._ica._refine import score_information
 from skvcreg.datasets import cramer_rao_bound, make_ica_mixture
 from skvcreg.metrics import (
     SeparationCertificate,
     match_sources,
     separation_certificate,
 )
-from skvcreg.metrics._certificate import _gaussian_pair_pvalues
+from skvcreg.metrics._certificate import _gain_variance, _gaussian_pair_pvalues
 
 FIELDS = (
     "fisher_information",
@@ -77,6 +79,17 @@ def test_fisher_information_known_densities(draw, expected, rtol):
     assert_allclose(cert.fisher_information.mean(), expected, rtol=rtol)
 
 
+def test_sandwich_with_exact_scores_is_the_cramer_rao_bound():
+    J = np.array([1.0, 1.05, 2.0, 3.5, 12.0])
+    variance = _gain_variance(J, J, 4000)
+    bound = cramer_rao_bound(J, 4000)
+    finite = np.isfinite(bound)
+    assert_allclose(variance[finite], bound[finite], rtol=1e-12)
+    assert np.array_equal(np.isinf(variance), np.isinf(bound))
+    # A score short of the true one (E[phi^2] != E[phi']) costs variance.
+    assert np.all(_gain_variance(J, 1.2 * J, 4000)[finite] >= bound[finite])
+
+
 def test_fisher_information_of_a_uniform_is_large():
     # J is infinite for a uniform; the score family caps it, far above 2.
     S = np.random.default_rng(0).uniform(size=(20_000, 3))
@@ -84,15 +97,26 @@ def test_fisher_information_of_a_uniform_is_large():
     assert np.all(cert.fisher_information > 8)
 
 
-def test_predictions_follow_the_cramer_rao_bound():
+def test_predictions_are_the_sandwich_of_the_fitted_scores():
     rng = np.random.default_rng(0)
     S = np.c_[rng.laplace(size=(3000, 2)), rng.uniform(size=(3000, 2))]
-    cert = separation_certificate(
-        S, rng.standard_normal((4, 4)) @ np.eye(4), test=False
-    )
-    # The components are mixtures here; the formulas hold whatever J is.
-    variance = cramer_rao_bound(cert.fisher_information, 3000)
-    assert_allclose(cert.gain_sd, np.sqrt(variance))
+    unmixing = rng.standard_normal((4, 4))
+    cert = separation_certificate(S, unmixing, test=False)
+    # The components are mixtures here; the formulas hold whatever the scores.
+    Y = unmixing @ (S - S.mean(axis=0)).T
+    J, k, v = (t.numpy() for t in score_information(torch.from_numpy(Y)))
+    assert_allclose(cert.fisher_information, J)
+    k, v = np.maximum(k, 1.0), np.maximum(v, 1.0)
+    for i in range(4):
+        for j in range(4):
+            if i == j:
+                assert cert.gain_sd[i, j] == 0.0
+                continue
+            H = np.array([[k[i], 1.0], [1.0, k[j]]])
+            middle = np.array([[v[i], 1.0], [1.0, v[j]]])
+            inverse = np.linalg.inv(H)
+            variance = (inverse @ middle @ inverse)[0, 0] / 3000
+            assert_allclose(cert.gain_sd[i, j], np.sqrt(variance), rtol=1e-10)
     assert_allclose(cert.interference, np.sum(cert.gain_sd**2, axis=1))
     assert_allclose(cert.interference_db, 10 * np.log10(cert.interference))
     assert cert.n_samples == 3000 and cert.n_rows == 3000

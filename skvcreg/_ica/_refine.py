@@ -474,7 +474,15 @@ def refine_unmixing(
 
 def fisher_information(Y):
     """Estimated Fisher information ``J`` of each row of ``Y`` (m, r), at unit
-    variance, from the score fit of the refinement.
+    variance, from the score fit of the refinement: the first of
+    :func:`score_information`'s results (float64, shape (m,))."""
+    return score_information(Y)[0]
+
+
+def score_information(Y):
+    """The refinement's fitted scores on each row of ``Y`` (m, r), at unit
+    variance: the estimated Fisher information ``J`` and the held-out moments
+    ``E[phi']`` and ``E[phi^2]`` of the fitted score ``phi``.
 
     Each row is centred and scaled to unit variance and its score is fitted by
     score matching on the refinement's quantile-knot ramps (:func:`_fit_scores`,
@@ -483,12 +491,16 @@ def fisher_information(Y):
     score estimates ``J``: on the rows of the fit it equals ``E[phi']`` and
     overstates ``J`` by the fit's optimism, on other rows it understates it by
     about as much (it is ``J - E[(phi - psi)^2]`` for the true score ``psi``).
-    The estimate is the mean of the two, the second from two-fold cross-fitting
-    (even and odd rows), which removes the bias that makes nearly Gaussian
-    sources look identifiable. Clipped below at 1 (a Gaussian's value, the
-    least of any density).
+    ``J`` is the mean of the two, the second from two-fold cross-fitting (even
+    and odd rows), which removes the bias that makes nearly Gaussian sources
+    look identifiable; clipped below at 1 (a Gaussian's value, the least of
+    any density). The moments ``E[phi']`` and ``E[phi^2]`` are those of the
+    same cross-fitting: the fitted score on rows it was not fitted on, what
+    the sandwich variance of the refinement's estimate needs
+    (:func:`skvcreg.metrics.separation_certificate`).
 
-    Returns a float64 tensor of shape (m,).
+    Returns three float64 tensors of shape (m,): ``J``, ``E[phi']`` and
+    ``E[phi^2]``.
     """
     Y = Y.double()
     Y = Y - Y.mean(dim=1, keepdim=True)
@@ -503,11 +515,13 @@ def fisher_information(Y):
         return knots, *_fit_scores(sums, knots, 10.0 / r)
 
     inside = fit(Y)[3]
-    held_out = torch.zeros_like(inside)
+    curvature = torch.zeros_like(inside)
+    square = torch.zeros_like(inside)
     for first, second in ((Y[:, ::2], Y[:, 1::2]), (Y[:, 1::2], Y[:, ::2])):
         knots, slopes, intercepts, _ = fit(first)
         index = _buckets(second, knots)
         phi = _scores(second, knots, slopes, intercepts, index)
-        value = 2.0 * slopes.gather(1, index).mean(dim=1) - phi.square().mean(dim=1)
-        held_out += 0.5 * value
-    return (0.5 * (inside + held_out)).clamp(min=1.0)
+        curvature += 0.5 * slopes.gather(1, index).mean(dim=1)
+        square += 0.5 * phi.square().mean(dim=1)
+    held_out = 2.0 * curvature - square
+    return (0.5 * (inside + held_out)).clamp(min=1.0), curvature, square

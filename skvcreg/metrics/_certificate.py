@@ -48,9 +48,13 @@ class SeparationCertificate:
         variance: 1 for a Gaussian, the larger the further from Gaussian.
     gain_sd : ndarray of shape (n_components, n_components)
         Predicted standard deviation of each off-diagonal gain entry ``G_ij``
-        for an efficient estimate from ``n_samples`` rows,
-        ``sqrt(J_j / (n_samples (J_i J_j - 1)))`` (the Cramér-Rao floor of
-        linear ICA); 0 on the diagonal, ``inf`` when ``J_i = J_j = 1``.
+        for the score refinement's estimate from ``n_samples`` rows with the
+        scores it fits: ``sqrt((k_j^2 v_i - 2 k_j + v_j) / n_samples) / (k_i
+        k_j - 1)`` with ``k = E[phi']`` and ``v = E[phi^2]`` of each fitted
+        score ``phi`` on rows it was not fitted on (the sandwich variance of
+        the estimating equations). With the true scores ``k = v = J`` and it
+        is the Cramér-Rao floor of linear ICA, ``sqrt(J_j / (n_samples (J_i
+        J_j - 1)))``. 0 on the diagonal, ``inf`` when ``k_i k_j <= 1``.
     interference : ndarray of shape (n_components,)
         Expected total leak of the other sources into each component, as a
         fraction of its variance: ``sum_j gain_sd[i, j] ** 2``.
@@ -172,6 +176,32 @@ def _components(sample, unmixing):
     return Y
 
 
+def _gain_variance(curvature, square, n):
+    """Asymptotic variance of each off-diagonal gain entry ``G_ij`` of the
+    estimate that solves ``E[phi_i(y_i) y_j] = 0`` with the fitted scores
+    ``phi`` (the score refinement's), from ``n`` rows: the sandwich
+    ``(H^-1 S H^-1)_11 / n`` of the pair's 2x2 estimating equations, with
+    ``H = [[k_i, 1], [1, k_j]]`` (``k = E[phi']``) and ``S = [[v_i, 1], [1,
+    v_j]]`` (``v = E[phi^2]``):
+
+        var(G_ij) = (k_j^2 v_i - 2 k_j + v_j) / (n (k_i k_j - 1)^2).
+
+    With the true scores ``k = v = J`` and this is the Cramér-Rao floor
+    ``J_j / (n (J_i J_j - 1))``; a fitted score short of the true one has
+    ``v != k`` and a larger variance, the one the refinement attains. ``k``
+    and ``v`` are clipped below at 1 (a Gaussian's); infinite when
+    ``k_i k_j <= 1``."""
+    k = np.maximum(curvature, 1.0)
+    v = np.maximum(square, 1.0)
+    k_i, k_j = k[:, None], k[None, :]
+    det = k_i * k_j - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = (k_j**2 * v[:, None] - 2.0 * k_j + v[None, :]) / (n * det**2)
+    variance = np.where(det > 0, variance, np.inf)
+    np.fill_diagonal(variance, 0.0)
+    return variance
+
+
 def _dependence_pvalues(Y):
     """Pearson's chi-square test of independence of every pair of rows of ``Y``
     on their quantile bins (a ``B x B`` contingency table per pair, ``B`` up to
@@ -274,11 +304,12 @@ def separation_certificate(
 
     For any unmixing (VCRegICA's or FastICA's ``components_``, Picard's, an MNE
     ICA's, with ``Y = (X - mean) @ unmixing.T``), estimates each component's
-    Fisher information ``J`` and turns it, by the Cramér-Rao theory of linear
-    ICA (Tichavský, Koldovský & Oja 2006), into the predicted standard
-    deviation of the part of each source left in each component
-    (:func:`skvcreg.datasets.cramer_rao_bound`), an interference figure per
-    component, and the pairs too close to two Gaussians to be separated. With
+    Fisher information ``J`` and score and turns them, by the asymptotic theory
+    of linear ICA (Tichavský, Koldovský & Oja 2006), into the predicted
+    standard deviation of the part of each source left in each component (the
+    Cramér-Rao floor :func:`skvcreg.datasets.cramer_rao_bound` when the scores
+    are exact), an interference figure per component, and the pairs too close
+    to two Gaussians to be separated. With
     ``test=True`` every pair of components is also tested for independence: a
     pair still dependent is a separation that did not finish. See the user
     guide, "Which components can I trust", for what each number means and when
@@ -345,9 +376,11 @@ def separation_certificate(
     ``J`` is estimated as VCRegICA's score refinement estimates scores (score
     matching on quantile-knot ramps, cross-fitted): the information of the best
     approximation of the score in that family, at most the true ``J``. The
-    predicted ``gain_sd`` is therefore at least the true floor, and is the
-    asymptotic error of VCRegICA's refinement; another method's error is at
-    least the floor, and the dependence test says where it fell far short.
+    predicted ``gain_sd`` is the sandwich variance of the refinement's
+    estimating equations with those fitted scores, the asymptotic error of
+    VCRegICA's refinement: at least the Cramér-Rao floor, and equal to it when
+    the fitted score is the true one. Another method's error is at least the
+    floor, and the dependence test says where it fell far short.
 
     Two Gaussians are not identifiable (independent components whose joint
     density is unchanged by rotations are Gaussian), and an ICA fitted on the
@@ -390,11 +423,13 @@ def separation_certificate(
         )
     Y = _components(sample, unmixing)
     # Imported here: the ICA package imports the metrics.
-    from .._ica._refine import fisher_information
+    from .._ica._refine import score_information
 
     with single_threaded():  # short passes over small arrays
-        J = fisher_information(torch.from_numpy(Y)).numpy()
-    variance = cramer_rao_bound(J, n)
+        J, curvature, square = (
+            t.numpy() for t in score_information(torch.from_numpy(Y))
+        )
+    variance = _gain_variance(curvature, square, n)
     gain_sd = np.sqrt(variance)
     interference = variance.sum(axis=1)
     with np.errstate(divide="ignore"):
