@@ -25,6 +25,7 @@ from ._independence_tests import adjust_pairwise
 
 __all__ = [
     "SeparationCertificate",
+    "certify_sample",
     "separation_certificate",
     "separation_stability",
 ]
@@ -271,7 +272,7 @@ def _gaussian_excess(n_rows):
     from .._ica._refine import fisher_information
 
     Z = np.random.default_rng(0).standard_normal((16, n_rows))
-    with single_threaded():
+    with single_threaded(blas=False):
         return float(fisher_information(torch.from_numpy(Z)).max()) - 1.0
 
 
@@ -415,6 +416,23 @@ def separation_certificate(
     1
     """
     sample, n = _sample_rows(X, n_rows, random_state)
+    return certify_sample(
+        sample,
+        n,
+        unmixing,
+        test=test,
+        level=level,
+        correction=correction,
+        max_sd=max_sd,
+    )
+
+
+def certify_sample(
+    sample, n, unmixing, *, test=True, level=0.01, correction="holm", max_sd=0.1
+):
+    """:func:`separation_certificate` of rows already read and checked:
+    ``sample`` (float64 ndarray, rows x features) drawn from ``n`` rows. A fit
+    certifies itself with it, on the rows it validated."""
     unmixing = check_array(unmixing, dtype=np.float64, input_name="unmixing")
     if unmixing.shape[1] != sample.shape[1]:
         raise ValueError(
@@ -425,7 +443,7 @@ def separation_certificate(
     # Imported here: the ICA package imports the metrics.
     from .._ica._refine import score_information
 
-    with single_threaded():  # short passes over small arrays
+    with single_threaded(blas=False):  # short torch passes over small arrays
         J, curvature, square = (
             t.numpy() for t in score_information(torch.from_numpy(Y))
         )
