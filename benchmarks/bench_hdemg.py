@@ -57,9 +57,9 @@ the benchmarks page come from (every library on one thread, so that a loaded
 machine slows every method alike)::
 
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-    python benchmarks/bench_hdemg.py --mat FILE --K 128 --seeds 0,1,2 \
-        --methods VCRegICA,"FastICA logcosh","FastICA skew"
-    python benchmarks/bench_hdemg.py --mat FILE --K 256 --seeds 0,1,2 \
+    python benchmarks/bench_hdemg.py --mat FILE --K 128 --seeds 0,1,2 \\
+        --methods VCRegICA,VCRegICA+FastICA,"FastICA logcosh","FastICA skew"
+    python benchmarks/bench_hdemg.py --mat FILE --K 256 --seeds 0,1,2 \\
         --methods VCRegICA,"FastICA logcosh","FastICA skew"
 """
 
