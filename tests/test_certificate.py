@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import integrate, stats
 
 from skvcreg import VCRegICA
-from skvcreg._ica._refine import score_information
+from skvcreg._scores import score_information
 from skvcreg.datasets import cramer_rao_bound, make_ica_mixture
 from skvcreg.metrics import (
     SeparationCertificate,

@@ -6,17 +6,19 @@ from numpy.testing import assert_allclose
 
 from skvcreg._ica import _refine
 from skvcreg._ica._refine import (
-    _basis_moments,
-    _bucket_sums,
-    _buckets,
     _extrapolation,
-    _fit_scores,
-    _knots,
     _newton_step,
     _sampling_error,
     _score_covariance,
-    _scores,
     refine_unmixing,
+)
+from skvcreg._scores import (
+    _basis_moments,
+    _bucket_sums,
+    _buckets,
+    _fit_scores,
+    _knots,
+    _scores,
 )
 from skvcreg.datasets import make_ica_mixture
 from skvcreg.metrics import amari_distance

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import (
 )
 
 from .._data import validate_metric_rows
+from .._scores import fisher_information, score_information
 from ..datasets import cramer_rao_bound
 from ._amari import match_sources
 from ._engine import single_threaded, subsample_rows
@@ -269,8 +270,6 @@ def _gaussian_excess(n_rows):
     ``n_rows`` rows: the largest ``J - 1`` of 16 Gaussian columns (a fixed draw,
     so the same for every call); below it a ``J`` cannot be told from a
     Gaussian's."""
-    from .._ica._refine import fisher_information
-
     Z = np.random.default_rng(0).standard_normal((16, n_rows))
     with single_threaded(blas=False):
         return float(fisher_information(torch.from_numpy(Z)).max()) - 1.0
@@ -440,9 +439,6 @@ def certify_sample(
             f"{sample.shape[1]} features; it must be (n_components, n_features)."
         )
     Y = _components(sample, unmixing)
-    # Imported here: the ICA package imports the metrics.
-    from .._ica._refine import score_information
-
     with single_threaded(blas=False):  # short torch passes over small arrays
         J, curvature, square = (
             t.numpy() for t in score_information(torch.from_numpy(Y))

@@ -1,0 +1,235 @@
+"""Score estimation shared by VCRegICA's refinement and the separation
+certificate: score matching of a source's score ``phi = -p'/p`` on ramps at
+evenly spaced quantile knots, and the Fisher information it implies.
+
+A fitted score is piecewise linear between its knots, so it is evaluated by
+locating each value among the knots (one division: the knots are evenly
+spaced) and the score-matching moments are per-interval sums of ``1, y, y^2``.
+"""
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["fisher_information", "score_fit_rules", "score_information"]
+
+_LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
+# Each source's ridge in its second score fit: the base ridge times
+# _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
+_RIDGE_GAIN = 0.1
+_RIDGE_RANGE = (0.1, 3.0)
+
+
+def score_fit_rules(r):
+    """Knots and ridge of a score fit on ``r`` rows: ``20 sqrt(r / 1000)``
+    ramps rounded, between 20 and 40, so the scores get finer as the rows
+    allow, and a ridge of ``10 / r`` on the ramps' coefficients (relative to
+    their mean diagonal)."""
+    return int(min(40, max(20, round(20 * math.sqrt(r / 1000))))), 10.0 / r
+
+
+def _knots(Y, n_knots):
+    """``n_knots`` evenly spaced knots per row of ``Y`` (m, n) from its 2% to its
+    98% quantile, shape (m, K).
+
+    Even spacing lets :func:`_buckets` locate a value with one division
+    instead of a binary search, the most expensive operation of a step.
+    """
+    Y = Y[:, :: max(1, Y.shape[1] // 100_000)].double()
+    # torch.quantile's linear interpolation, from one sort; on the CPU numpy's
+    # sort, which torch's is many times slower than (benchmarks page).
+    if Y.device.type == "cpu":
+        ordered = torch.from_numpy(np.sort(Y.numpy(), axis=1))
+    else:
+        ordered = Y.sort(dim=1).values
+    last = Y.shape[1] - 1
+    ends = []
+    for level in (_LOW, _HIGH):
+        position = level * last
+        below = int(position)
+        ends.append(
+            torch.lerp(
+                ordered[:, below], ordered[:, min(below + 1, last)], position - below
+            )
+        )
+    low, high = ends
+    fraction = torch.linspace(0.0, 1.0, n_knots, dtype=Y.dtype, device=Y.device)
+    return torch.addcmul(low[:, None], (high - low)[:, None], fraction)
+
+
+def _buckets(Y, knots):
+    """Index of the knot interval of each entry of ``Y`` (m, n), same shape: the
+    number of the row's (evenly spaced) knots strictly below the value."""
+    n_knots = knots.shape[1]
+    low = knots[:, :1].to(Y.dtype)
+    step = ((knots[:, -1:] - knots[:, :1]) / (n_knots - 1)).to(Y.dtype)
+    return torch.ceil((Y - low) / step).clamp_(0, n_knots).long()
+
+
+def _bucket_sums(Y, index, size):
+    """Sums of ``1``, ``y``, ``y^2`` over the entries of each row of ``Y`` (m, n)
+    in each of the ``size`` knot intervals, shape (m, size, 3), float64;
+    ``index`` holds the intervals of the entries (:func:`_buckets`)."""
+    m = Y.shape[0]
+    flat = (index + torch.arange(m, device=Y.device)[:, None] * size).reshape(-1)
+    y = Y.reshape(-1).double()
+    sums = [
+        torch.bincount(flat, weight, minlength=m * size).double()
+        for weight in (None, y, y * y)
+    ]
+    return torch.stack(sums, dim=-1).reshape(m, size, 3)
+
+
+@functools.cache
+def _basis_layout(size, device):
+    """Constant index arrays of :func:`_basis_moments` for ``size`` knots.
+
+    ``tail`` (K + 2,): the threshold of each basis function as an index into
+    the tail sums (0, all rows, for ``y`` and the constant); ``pairs`` (K + 2,
+    K + 2, 2, 2): for two basis functions and powers ``p, q`` of ``y`` in
+    their coefficients, the flat index of ``t_{p + q}`` above the larger
+    threshold; ``alpha`` (K + 2,): the slopes.
+    """
+    tail = torch.arange(size + 2)
+    tail[-1] = 0
+    upper = torch.maximum(tail[:, None], tail[None, :])
+    pairs = 3 * upper[:, :, None, None] + torch.tensor([[0, 1], [1, 2]])
+    alpha = torch.ones(size + 2, dtype=torch.float64)
+    alpha[-1] = 0.0
+    return tail.to(device), pairs.to(device), alpha.to(device)
+
+
+def _basis_moments(sums, knots):
+    """``E[b b^T]`` (m, K + 2, K + 2) and ``E[b']`` (m, K + 2) of the basis
+    ``b = [y, max(0, y - k_1), ..., max(0, y - k_K), 1]`` of each column, from
+    its per-interval sums (:func:`_bucket_sums`, float64).
+
+    Each basis function is ``(alpha y + beta) 1[y > tau]``: ``y`` is
+    ``(1, 0, -inf)``, the ramp at knot ``k`` is ``(1, -k, k)`` and the constant
+    ``(0, 1, -inf)``. The sum of a product of two of them is
+    ``alpha alpha' t_2 + (alpha beta' + beta alpha') t_1 + beta beta' t_0`` with
+    ``t_p`` the sum of ``y^p`` above the larger threshold (a tail sum of the
+    per-interval sums), and the sum of a derivative is ``alpha t_0`` above its
+    own threshold.
+    """
+    m, size = knots.shape
+    tails = sums.flip(1).cumsum(1).flip(1)  # index 0: all rows; 1 + k: above k
+    tail, pairs, alpha = _basis_layout(size, sums.device)
+    beta = torch.nn.functional.pad(-knots, (1, 1), value=1.0)
+    beta[:, 0] = 0.0
+    coef = torch.stack((beta, alpha.expand_as(beta)), dim=-1)  # (m, K + 2, 2)
+    products = coef[:, :, None, :, None] * coef[:, None, :, None, :]
+    gram = (products * tails.reshape(m, -1)[:, pairs]).sum(dim=(-2, -1))
+    count = tails[:, :1, 0]
+    return gram / count[..., None], alpha * tails[:, tail, 0] / count
+
+
+def _fit_scores(sums, knots, ridge):
+    """Score-matching coefficients of each column's score, and the score as a
+    piecewise-linear function: ``(slopes, intercepts, curvature)``, each of
+    shape (m, K + 1) but the curvature ``E[phi']`` (m,).
+
+    The score-matching risk ``E[f^2] - 2 E[f']`` is minimised over the span of
+    the basis, with a ridge on the ramps' coefficients relative to their mean
+    diagonal: it shrinks each score towards the linear score of a Gaussian, not
+    towards zero. The fit is made twice: with ``ridge``, then with each
+    column's own ridge from the curvature of the first (:func:`_source_ridge`).
+    """
+    gram, target = _basis_moments(sums, knots)
+    ramps = gram.diagonal(dim1=-2, dim2=-1)[:, 1:-1]
+    scale = ramps.mean(dim=-1)
+    # The floor keeps a ramp above every row (a zero column) solvable.
+    floor = 1e-9 * gram[:, 0, 0]
+
+    def solve(column_ridge):
+        ridged = gram.clone()
+        ridged.diagonal(dim1=-2, dim2=-1)[:, 1:-1] += (column_ridge * scale + floor)[
+            :, None
+        ]
+        # Symmetric positive definite: a Cholesky solve.
+        factor = torch.linalg.cholesky_ex(ridged)[0]
+        return torch.cholesky_solve(target[..., None], factor)[..., 0]
+
+    coef = solve(ridge)
+    coef = solve(_source_ridge(ridge, (target * coef).sum(dim=1)))
+    ramp = torch.nn.functional.pad(coef[:, 1:-1], (1, 0))  # no ramp below k_1
+    slopes = coef[:, :1] + ramp.cumsum(1)
+    knot = torch.nn.functional.pad(knots, (1, 0))
+    intercepts = coef[:, -1:] - (ramp * knot).cumsum(1)
+    return slopes, intercepts, (target * coef).sum(dim=1)
+
+
+def _source_ridge(ridge, curvature):
+    """The ridge of each source's score fit from the curvature ``E[phi']`` of
+    a first fit: far from a Gaussian (``E[phi'] >> 1``) the score has detail
+    (narrow modes, sharp edges) that a strong ridge smooths away, while near
+    one the estimate is most sensitive to the score's noise, which the ridge
+    damps."""
+    low, high = _RIDGE_RANGE
+    excess = (curvature - 1.0).clamp(min=1e-12)
+    return (ridge * _RIDGE_GAIN / excess).clamp(ridge * low, ridge * high)
+
+
+def _scores(Y, knots, slopes, intercepts, index=None):
+    """The fitted scores of the entries of ``Y`` (m, n), same shape."""
+    index = _buckets(Y, knots) if index is None else index
+    dtype = Y.dtype
+    return torch.addcmul(
+        intercepts.to(dtype).gather(1, index), slopes.to(dtype).gather(1, index), Y
+    )
+
+
+def fisher_information(Y):
+    """Estimated Fisher information ``J`` of each row of ``Y`` (m, r), at unit
+    variance, from the score fit of the refinement: the first of
+    :func:`score_information`'s results (float64, shape (m,))."""
+    return score_information(Y)[0]
+
+
+def score_information(Y):
+    """The refinement's fitted scores on each row of ``Y`` (m, r), at unit
+    variance: the estimated Fisher information ``J`` and the held-out moments
+    ``E[phi']`` and ``E[phi^2]`` of the fitted score ``phi``.
+
+    Each row is centred and scaled to unit variance and its score is fitted by
+    score matching on the refinement's quantile-knot ramps (:func:`_fit_scores`,
+    with the knot and ridge rules of :func:`score_fit_rules` for the rows
+    fitted). The score-matching value ``2 E[phi'] - E[phi^2]`` of a fitted
+    score estimates ``J``: on the rows of the fit it equals ``E[phi']`` and
+    overstates ``J`` by the fit's optimism, on other rows it understates it by
+    about as much (it is ``J - E[(phi - psi)^2]`` for the true score ``psi``).
+    ``J`` is the mean of the two, the second from two-fold cross-fitting (even
+    and odd rows), which removes the bias that makes nearly Gaussian sources
+    look identifiable; clipped below at 1 (a Gaussian's value, the least of
+    any density). The moments ``E[phi']`` and ``E[phi^2]`` are those of the
+    same cross-fitting: the fitted score on rows it was not fitted on, what
+    the sandwich variance of the refinement's estimate needs
+    (:func:`skvcreg.metrics.separation_certificate`).
+
+    Returns three float64 tensors of shape (m,): ``J``, ``E[phi']`` and
+    ``E[phi^2]``.
+    """
+    Y = Y.double()
+    Y = Y - Y.mean(dim=1, keepdim=True)
+    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
+    Y = Y / torch.where(scale > 0, scale, 1.0)
+
+    def fit(part):
+        n_knots, ridge = score_fit_rules(part.shape[1])
+        knots = _knots(part, n_knots)
+        sums = _bucket_sums(part, _buckets(part, knots), n_knots + 1)
+        return knots, *_fit_scores(sums, knots, ridge)
+
+    inside = fit(Y)[3]
+    curvature = torch.zeros_like(inside)
+    square = torch.zeros_like(inside)
+    for first, second in ((Y[:, ::2], Y[:, 1::2]), (Y[:, 1::2], Y[:, ::2])):
+        knots, slopes, intercepts, _ = fit(first)
+        index = _buckets(second, knots)
+        phi = _scores(second, knots, slopes, intercepts, index)
+        curvature += 0.5 * slopes.gather(1, index).mean(dim=1)
+        square += 0.5 * phi.square().mean(dim=1)
+    held_out = 2.0 * curvature - square
+    return (0.5 * (inside + held_out)).clamp(min=1.0), curvature, square
