@@ -20,8 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._data import assign_fitted, validate_rows
 from .._torch_utils import DEVICE_CONSTRAINT, make_generator, resolve_device
 from ..metrics import pairwise_independence_score
-from ..metrics._certificate import certify_sample
-from ..metrics._engine import subsample_rows
+from ..metrics._certificate import certify_rows
 from ._solver import solve_ica
 from ._whitening import fit_whitening
 
@@ -32,7 +31,6 @@ __all__ = ["VCRegICA"]
 # variance) with random weights N(0, 1) / s: a bandwidth s must stay well inside
 # float32's range, where those weights are finite and not all zero.
 _BANDWIDTH_RANGE = (1e-30, 1e30)
-_CERTIFICATE_ROWS = 20_000  # rows read by certificate_ (separation_certificate's)
 
 
 def _check_widths_and_bandwidths(widths, bandwidths):
@@ -545,9 +543,8 @@ default="unit-variance"
         certificate = None
         if n_samples >= 50:
             # The rows were checked on the way in: only those read are taken.
-            index = subsample_rows(n_samples, _CERTIFICATE_ROWS, self.random_state)
-            certificate = certify_sample(
-                rows.sample(index, whole=False), n_samples, components, test=False
+            certificate = certify_rows(
+                rows, components, test=False, random_state=self.random_state
             )
         return {
             "mean_": mean_,

@@ -26,7 +26,7 @@ from ._independence_tests import adjust_pairwise
 
 __all__ = [
     "SeparationCertificate",
-    "certify_sample",
+    "certify_rows",
     "separation_certificate",
     "separation_stability",
 ]
@@ -146,12 +146,17 @@ class SeparationCertificate:
         return None if self.dependent is None else self.dependent.any(axis=1)
 
 
-def _sample_rows(X, n_rows, random_state):
-    """The rows of ``X`` the certificate reads, as a float64 ndarray: all of
-    them up to ``n_rows``, else the engine's subsample (evenly spaced, or drawn
-    from ``random_state``). ``X`` is checked as the metrics check it; of a
-    dask array, only those rows are computed and checked."""
-    rows = validate_metric_rows(X, "X", dtype=(np.float64, np.float32))
+def _check_rows(X):
+    """``X`` checked as the metrics check it, as a rows object."""
+    return validate_metric_rows(X, "X", dtype=(np.float64, np.float32))
+
+
+def _sample_rows(rows, n_rows, random_state):
+    """The rows the certificate reads of ``rows`` (an already checked rows
+    object of :mod:`skvcreg._data`), as a float64 ndarray, and their number:
+    all of them up to ``n_rows``, else the engine's subsample (evenly spaced,
+    or drawn from ``random_state``); of a dask array only those rows are
+    computed and checked."""
     n = rows.shape[0]
     if n < _MIN_ROWS:
         raise ValueError(f"X has {n} rows; the certificate needs at least {_MIN_ROWS}.")
@@ -414,24 +419,33 @@ def separation_certificate(
     >>> int(cert.non_identifiable.sum()) // 2  # the two Gaussians' pair
     1
     """
-    sample, n = _sample_rows(X, n_rows, random_state)
-    return certify_sample(
-        sample,
-        n,
+    return certify_rows(
+        _check_rows(X),
         unmixing,
+        n_rows=n_rows,
         test=test,
         level=level,
         correction=correction,
         max_sd=max_sd,
+        random_state=random_state,
     )
 
 
-def certify_sample(
-    sample, n, unmixing, *, test=True, level=0.01, correction="holm", max_sd=0.1
+def certify_rows(
+    rows,
+    unmixing,
+    *,
+    n_rows=20_000,
+    test=True,
+    level=0.01,
+    correction="holm",
+    max_sd=0.1,
+    random_state=None,
 ):
-    """:func:`separation_certificate` of rows already read and checked:
-    ``sample`` (float64 ndarray, rows x features) drawn from ``n`` rows. A fit
-    certifies itself with it, on the rows it validated."""
+    """:func:`separation_certificate` of rows already checked (a rows object of
+    :mod:`skvcreg._data`, as a fit holds them): only the rows read are taken.
+    A fit certifies itself with it."""
+    sample, n = _sample_rows(rows, n_rows, random_state)
     unmixing = check_array(unmixing, dtype=np.float64, input_name="unmixing")
     if unmixing.shape[1] != sample.shape[1]:
         raise ValueError(
@@ -539,7 +553,7 @@ def separation_stability(estimator, X, *, n_splits=2, n_rows=20_000):
     >>> stability.shape, bool(stability.min() > 0.99)
     ((3,), True)
     """
-    sample, n = _sample_rows(X, n_rows, None)
+    sample, n = _sample_rows(_check_rows(X), n_rows, None)
     if n // n_splits < _MIN_ROWS:
         raise ValueError(
             f"X has {n} rows: too few for {n_splits} blocks of at least "
