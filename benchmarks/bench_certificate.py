@@ -136,10 +136,12 @@ def calibration(m, n, draws, seed):
     return total, ratios
 
 
-def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
-    """Fraction of Gaussian-like pairs flagged non-identifiable at ``max_sd``,
-    and of others."""
+def gaussian_flags(n, draws, seed, near="gaussian", max_sd=None):
+    """Fraction of Gaussian-like pairs flagged non-identifiable at ``max_sd``
+    (None: the certificate's default), and of others."""
+    level = {} if max_sd is None else {"max_sd": max_sd}
     like, other, leak, predicted = [], [], [], []
+    by_partner = defaultdict(lambda: ([], []))  # pairs with a Gaussian-like source
     rng = np.random.default_rng(seed)
     for draw in range(draws):
         k = int(rng.integers(2, 5))
@@ -148,7 +150,7 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
         ica = VCRegICA(random_state=draw).fit(X)
         G, order = _matched_gain(ica.components_, A * S.std(axis=0))
         cert = separation_certificate(
-            X, ica.components_, test=False, max_sd=max_sd, random_state=draw
+            X, ica.components_, test=False, random_state=draw, **level
         )
         flags = cert.non_identifiable[np.ix_(order, order)]
         upper = np.triu_indices(8, k=1)
@@ -157,12 +159,19 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
         like.append(flags[upper][both])
         other.append(flags[upper][~both])
         pairs = gaussian[:, None] & gaussian[None, :] & ~np.eye(8, dtype=bool)
+        sd = cert.gain_sd[np.ix_(order, order)]
         leak.append(G[pairs])
-        predicted.append(cert.gain_sd[np.ix_(order, order)][pairs])
+        predicted.append(sd[pairs])
+        for i in np.flatnonzero(gaussian):  # both directions of each pair
+            for j in range(8):
+                if j != i:
+                    partner = near if gaussian[j] else names[j]
+                    by_partner[partner][0].extend([G[i, j], G[j, i]])
+                    by_partner[partner][1].extend([sd[i, j], sd[j, i]])
     like, other = np.concatenate(like), np.concatenate(other)
     leak, predicted = np.concatenate(leak), np.concatenate(predicted)
     print(
-        f"non-identifiable flags at max_sd={max_sd}, {near} sources, n={n}, "
+        f"non-identifiable flags at max_sd={cert.max_sd}, {near} sources, n={n}, "
         f"{draws} mixtures: "
         f"{like.mean():.0%} of {like.size} {near} pairs (target 100%), "
         f"{other.mean():.1%} of {other.size} other pairs (target <= 5%)"
@@ -172,6 +181,20 @@ def gaussian_flags(n, draws, seed, near="gaussian", max_sd=0.1):
         f"median |G| {np.median(np.abs(leak)):.3f}, "
         f"90% {np.quantile(np.abs(leak), 0.9):.3f}; "
         f"predicted sd median {np.median(predicted):.3f}"
+    )
+    print(
+        f"  observed RMS leak / predicted, {near} beside: "
+        + ", ".join(
+            f"{k} {_ratio(np.array(o), np.array(p)):.2f}"
+            for k, (o, p) in sorted(by_partner.items())
+            if k != near
+        )
+        + f"; beside another {near} "
+        + (
+            "-"
+            if near == "gaussian"  # infinite predicted sd
+            else f"{_ratio(*map(np.array, by_partner[near])):.2f}"
+        )
     )
     return like.mean(), other.mean()
 
@@ -354,10 +377,10 @@ def main(argv=None):
         if args.large_draws:
             calibration(64, 100_000, args.large_draws, args.seed)
     if "gaussian" in checks:
-        gaussian_flags(4000, args.flag_draws, args.seed, "gaussian")
-        gaussian_flags(4000, args.flag_draws, args.seed, "i")
+        for max_sd in (None, 0.03, 0.04):  # the default, and either side of it
+            gaussian_flags(4000, args.flag_draws, args.seed, "gaussian", max_sd)
+            gaussian_flags(4000, args.flag_draws, args.seed, "i", max_sd)
         gaussian_flags(1000, args.flag_draws, args.seed, "i")
-        gaussian_flags(4000, args.flag_draws, args.seed, "i", max_sd=0.03)
     if "unfinished" in checks:
         unfinished(4000, args.unfinished_draws, args.seed)
     if "stability" in checks:

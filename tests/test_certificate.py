@@ -9,7 +9,7 @@ from scipy import integrate, stats
 
 from skvcreg import VCRegICA
 from skvcreg._scores import score_information
-from skvcreg.datasets import cramer_rao_bound, make_ica_mixture
+from skvcreg.datasets import cramer_rao_bound, make_ica_mixture, make_sources
 from skvcreg.metrics import (
     SeparationCertificate,
     match_sources,
@@ -138,13 +138,33 @@ def test_gaussian_pair_is_non_identifiable():
     assert_array_equal(cert.non_identifiable_components, [1, 1, 0, 0, 0])
     assert np.all(cert.gain_sd[:2, 2:] < 0.05)  # a Gaussian beside the others
     # Two Gaussians are flagged at any level (their J cannot be told from 1);
-    # a level below the Laplace pair's sd (sqrt(2 / (3 n)) = 0.013) and above
-    # its sd with the uniform flags that pair too.
+    # a level below a Laplace source's leak beside a Gaussian (1 / sqrt(n (J -
+    # 1)) = 0.016 with J = 2) flags the Laplace pair too, never the uniform
+    # (its J is far above 1).
     looser = separation_certificate(S, np.eye(5), max_sd=1e3, test=False)
     assert_array_equal(looser.non_identifiable, expected)
     stricter = separation_certificate(S, np.eye(5), max_sd=0.012, test=False)
     assert stricter.non_identifiable[2, 3]
-    assert not stricter.non_identifiable[2:, 4].any()
+    assert not stricter.non_identifiable[:, 4].any()
+    # A Gaussian beside a Laplace source is identifiable: not flagged at a
+    # level between the Laplace source's own leak and the pair's sd
+    # (sqrt(J / (n (J - 1))) = 0.022), which the old rule, on the pair's sd,
+    # flagged.
+    between = separation_certificate(S, np.eye(5), max_sd=0.019, test=False)
+    assert np.all(between.gain_sd[:2, 2:4] > 0.019)
+    assert_array_equal(between.non_identifiable, expected)
+
+
+def test_two_nearly_gaussian_sources_flagged_at_default():
+    # Two Bach-Jordan (i) sources (J = 1.10) are separable at 4000 rows but
+    # often left further apart than predicted: flagged by default, and not
+    # with the Laplace or the uniform source beside them.
+    S = make_sources(["i", "i", "b", "c"], n_samples=4000, random_state=0)
+    cert = separation_certificate(S, np.eye(4), test=False, random_state=0)
+    expected = np.zeros((4, 4), dtype=bool)
+    expected[0, 1] = expected[1, 0] = True
+    assert_array_equal(cert.non_identifiable, expected)
+    assert cert.gaussian_pvalues[0, 1] < 0.01  # flagged on J alone
 
 
 def _pair_cumulant_statistic(pair):
