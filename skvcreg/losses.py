@@ -496,12 +496,20 @@ def _normalized_cross_covariance(F1, F2, regularization, scale1, scale2):
     ``scale1`` and ``scale2`` (``None``: not divided)."""
     n, width = F1.shape[-2], F1.shape[-1]
     mean1, mean2 = F1.mean(dim=-2, keepdim=True), F2.mean(dim=-2, keepdim=True)
-    # Centred through the means rather than centred copies of the features, and
-    # not divided by n - 1: the normalised cross-covariance does not change when
-    # every block does (the absolute floor of the ridge is scaled to match).
+    # Centred through the means rather than centred copies of the features
+    # (the kernel contrast of VCRegICA calls this many times), and not divided
+    # by n - 1: the normalised cross-covariance does not change when every
+    # block does (the absolute floor of the ridge is scaled to match).
     C11 = (F1.mT @ F1).sub_(mean1.mT @ mean1, alpha=n)
     C22 = (F2.mT @ F2).sub_(mean2.mT @ mean2, alpha=n)
-    C12 = (F1.mT @ F2).sub_(mean1.mT @ mean2, alpha=n)
+    if _cancelled(C11, mean1, n) or _cancelled(C22, mean2, n):
+        # A block far from zero (a float32 offset a thousand times its spread)
+        # cancels through the means to a value far outside [0, 1]: centred
+        # copies instead.
+        F1, F2 = F1 - mean1, F2 - mean2
+        C11, C22, C12 = F1.mT @ F1, F2.mT @ F2, F1.mT @ F2
+    else:
+        C12 = (F1.mT @ F2).sub_(mean1.mT @ mean2, alpha=n)
     factors = []
     for C, scale in ((C11, scale1), (C22, scale2)):
         floor = _ridge_at_scale(1e-12 * (n - 1), _squeeze(scale, 1))
@@ -511,6 +519,15 @@ def _normalized_cross_covariance(F1, F2, regularization, scale1, scale2):
     M = torch.linalg.solve_triangular(factors[0], C12, upper=False)
     M = torch.linalg.solve_triangular(factors[1], M.mT, upper=False)
     return M.square().sum(dim=(-2, -1)) / width
+
+
+def _cancelled(C, mean, n):
+    """Whether ``C = F^T F - n m^T m`` lost more than half the digits of ``F``'s
+    dtype on a diagonal entry: a variance below ``sqrt(eps)`` times the mean
+    square. One synchronisation on a GPU."""
+    tiny = math.sqrt(torch.finfo(C.dtype).eps)
+    square = n * mean.squeeze(-2).square()
+    return bool((C.diagonal(dim1=-2, dim2=-1) < tiny * square).any())
 
 
 def invariance_loss(Z: Tensor, Z_prime: Tensor, *, check_finite: bool = True) -> Tensor:

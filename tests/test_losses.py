@@ -339,6 +339,20 @@ def test_normalized_cross_covariance_loss_batches_and_bounds():
         normalized_cross_covariance_loss(F, G[:, :, :5])
 
 
+@pytest.mark.parametrize("offset", [1e2, 1e3, 1e4])
+def test_normalized_cross_covariance_loss_float32_offset(offset):
+    # float32 features far from zero: the value of the centred float64 blocks,
+    # not a cancellation (F^T F - n m m^T gave 0.0033, 0.66 and 1.3e4 here
+    # against 0.0028).
+    g = torch.Generator().manual_seed(0)
+    F1 = torch.randn(2000, 8, generator=g)
+    F2 = torch.randn(2000, 8, generator=g)
+    expected = normalized_cross_covariance_loss(F1.double(), F2.double())
+    got = normalized_cross_covariance_loss(F1 + offset, F2 - offset)
+    assert got.dtype == torch.float32
+    assert_allclose(float(got), float(expected), rtol=0.05)
+
+
 # Every loss with the view that gets the bad entry: the second only where used.
 VIEWS = [(name, 0) for name in sorted(LOSSES)] + [
     ("invariance", 1),
