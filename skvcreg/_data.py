@@ -429,6 +429,10 @@ class InMemoryRows:
         ``(X / scale - mean) / divisor``, float64, in memory."""
         Xc = np.asarray(self.X, dtype=np.float64)
         Xc = (Xc if scale == 1.0 else Xc / scale) - mean
+        # Again about its own mean: far from zero (an offset a thousand times
+        # the spread) the mean is known to a few of its roundings, and what is
+        # left of it would be a direction of its own in the decomposition.
+        Xc -= Xc.mean(axis=0)
         if divisor is not None:
             Xc /= divisor
         vectors, singular = linalg.svd(Xc.T, full_matrices=False, check_finite=False)[

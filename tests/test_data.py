@@ -154,20 +154,36 @@ def test_float32_offset_still_separates(mixture):
     assert amari_distance(ica.components_.astype(np.float64), A) < 0.05
 
 
+@pytest.mark.parametrize("solver", ["eigh", "svd"])
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e5])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_average_reference_has_one_clear_warning(dtype):
-    # An average reference (as EEG recordings have) removes one dimension.
+def test_average_reference_has_one_clear_warning(dtype, offset, solver):
+    # An average reference (as EEG recordings have) removes one dimension; an
+    # offset far above the spread (a DC offset kept in float32) rounds each
+    # value, which must not count as a dimension of its own.
     X, _, _ = make_ica_mixture(["laplace", "uniform", "b", "c"], 2000, random_state=0)
-    X = (X - X.mean(axis=1, keepdims=True)).astype(dtype)
+    X = (X - X.mean(axis=1, keepdims=True) + offset).astype(dtype)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ica = VCRegICA(random_state=0).fit(X)
+        ica = VCRegICA(whiten_solver=solver, random_state=0).fit(X)
     messages = [str(w.message) for w in caught if w.category is UserWarning]
     assert messages == [
-        "X has rank 3 of 4 after centring (linearly dependent columns, as after "
-        "an average reference or SSP projectors): fitting 3 components."
+        "X has rank 3 of 4 after centring (linearly dependent columns, to within "
+        "the rounding of their values, as after an average reference or SSP "
+        "projectors): fitting 3 components."
     ]
     assert ica.components_.shape == (3, 4)
+    # Nothing blown up: no row of the unmixing amplifies the rounding.
+    assert np.abs(ica.components_).max() < 100
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e5])
+def test_offset_float32_keeps_full_rank(offset):
+    X, _, _ = make_ica_mixture(["laplace", "uniform", "b", "c"], 2000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ica = VCRegICA(random_state=0).fit((X + offset).astype(np.float32))
+    assert ica.components_.shape == (4, 4)
 
 
 def test_dask_scale_and_rank_match_memory(mixture):

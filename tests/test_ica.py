@@ -135,9 +135,9 @@ def test_n_components_reduces_and_clips():
     assert list(ica.get_feature_names_out()) == ["vcregica0", "vcregica1"]
     with pytest.warns(
         UserWarning,
-        match=r"X has rank 2 of 4 after centring \(linearly dependent columns, as "
-        r"after an average reference or SSP projectors\): fitting 2 components "
-        r"\(n_components=5\)",
+        match=r"X has rank 2 of 4 after centring \(linearly dependent columns, to "
+        r"within the rounding of their values, as after an average reference or "
+        r"SSP projectors\): fitting 2 components \(n_components=5\)",
     ):
         clipped = VCRegICA(n_components=5, random_state=0).fit(X)
     assert clipped.components_.shape == (2, 4)

@@ -383,8 +383,9 @@ default="unit-variance"
                 reasons.append(f"only {n_samples} rows")
             else:
                 reasons.append(
-                    "linearly dependent columns, as after an average reference "
-                    "or SSP projectors"
+                    "linearly dependent columns, to within the rounding of "
+                    "their values, as after an average reference or SSP "
+                    "projectors"
                 )
         asked = (
             "" if self.n_components is None else f" (n_components={self.n_components})"

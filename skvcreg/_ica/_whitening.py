@@ -17,7 +17,10 @@ units do not hide a source):
   times the largest (the rounding of the input, relative to each column), and
   for ``solver="eigh"`` ``sqrt(eps(float64) * max(p, 10))`` times it (an
   eigenvalue is known to ``eps`` times the largest, a standard deviation only
-  to the square root of that).
+  to the square root of that), and 4 times the spread that the rounding of
+  the input's values (``eps(dtype)`` times each column's peak) gives that
+  direction: an offset far above the spread does not make a direction of
+  its own.
 
 The whitening is the covariance's principal axes (as FastICA's) whenever its own
 decomposition resolves every direction kept; otherwise (directions of very
@@ -99,14 +102,23 @@ def fit_whitening(rows, n_components, *, solver="eigh"):
         corr_var, corr_vectors = linalg.eigh(corr, check_finite=False)
         corr_stds = np.sqrt(corr_var[::-1].clip(min=0.0))
         corr_vectors = corr_vectors[:, ::-1]
+        directions = corr_vectors
         tolerance = max(eps_input, floor) * corr_stds[0]
     else:  # (X_c / d) = U (S V^T / d): the singular values of a p x p matrix
-        corr_stds = linalg.svd(
-            (stds[:, None] * vectors.T)[:, live] / d, compute_uv=False
+        _, corr_stds, directions = linalg.svd(
+            (stds[:, None] * vectors.T)[:, live] / d, full_matrices=False
         )
+        directions = directions.T
         tolerance = max(eps_input, np.finfo(np.float64).eps * factor) * corr_stds[0]
         corr_vectors = None
-    rank = int(np.sum(corr_stds > tolerance))
+    # The input's own rounding, a step of up to eps times each value (a
+    # standard deviation of the step over sqrt(12)): far from zero (an offset
+    # a thousand times the spread, in float32) it is a spread of its own in
+    # every direction, which would count as one more dimension of a
+    # rank-deficient recording (an average reference).
+    rounding = np.finfo(rows.dtype).eps * peak[live] / d / np.sqrt(12.0)
+    noise = np.sqrt(np.square(directions) @ np.square(rounding))
+    rank = int(np.sum(corr_stds > np.maximum(tolerance, _CONSTANT * noise)))
     k = min(k, rank)
     if stds[k - 1] > _RESOLVED * resolved:
         signs = np.where(vectors[0, :k] < 0, -1.0, 1.0)
