@@ -202,7 +202,11 @@ def validate_rows(
                 X = validate_data(estimator, X, **options)
             else:
                 X = check(X, **options)
-            rows = InMemoryRows(X)
+            # In C order (a copy of a transposed or strided array, such as a
+            # recording's data transposed into rows): the order of the sums
+            # over a row follows the layout, and where the likelihood is flat
+            # a fit grew that rounding into a different unmixing.
+            rows = InMemoryRows(np.ascontiguousarray(X))
         fitted = {name: state[name] for name in _FITTED if name in state}
     finally:
         if reset:  # validate_data set them: put the previous fit's back
