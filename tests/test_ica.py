@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from _ica_reference import cramer_rao_amari
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
@@ -411,6 +411,10 @@ def test_transform_copy_false_centres_in_place(hard_mixture):
     assert_allclose(ica.transform(Xc, copy=False), expected)
     assert_allclose(Xc, X - ica.mean_)  # overwritten, as FastICA's
     assert_allclose(ica.inverse_transform(expected, copy=False), X, atol=1e-10)
+    # Another layout is copied into C order: the same sources, X left alone.
+    fortran = np.asfortranarray(X)
+    assert_array_equal(ica.transform(fortran, copy=False), expected)
+    assert_array_equal(fortran, X)
 
 
 @pytest.mark.parametrize(

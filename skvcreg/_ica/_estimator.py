@@ -617,8 +617,9 @@ default="unit-variance"
         X : {array-like, dask array} of shape (n_samples, n_features)
             Mixtures to unmix.
         copy : bool, default=True
-            If False, a float array ``X`` is centred in place (saving a copy of
-            large data) and overwritten.
+            If False, a float array ``X`` in C order is centred in place
+            (saving a copy of large data) and overwritten; another layout is
+            copied into C order, and left as it was.
 
         Returns
         -------
