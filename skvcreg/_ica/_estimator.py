@@ -177,11 +177,14 @@ default="unit-variance"
     regularization : float, default=0.1
         Ridge added to each block's feature covariance, relative to its mean
         eigenvalue, before whitening it.
-    max_samples : int, default=1000
+    max_samples : int, None or "auto", default="auto"
         Rows (a random subset) on which the kernel contrast is evaluated; its
         cost is quadratic in the projector width, so it sees a subset. ``None``
-        uses them all. The score refinement always uses every row (its scores
-        are fitted on at most 20,000 of them).
+        uses them all; ``"auto"``: 2000 when the kernel sweeps run over all
+        pairs (up to 8 components, or ``refine=False``), 1000 for the screen
+        that follows the refinement with more components. The value used is
+        ``max_samples_``. The score refinement always uses every row (its
+        scores are fitted on at most 20,000 of them).
     refine : bool, default=True
         Run the score refinement (with at least 50 rows). Without it the kernel
         sweeps run over all pairs whatever the number of components, and the
@@ -220,6 +223,9 @@ default="unit-variance"
         resolved).
     n_angles_ : int
         The grid of angles used (``n_angles`` with ``"auto"`` resolved).
+    max_samples_ : int or None
+        The rows of the kernel contrast (``max_samples`` with ``"auto"``
+        resolved).
     n_iter_ : int
         Number of kernel sweeps run (0 when the refinement went first).
     n_refine_iter_ : int
@@ -293,7 +299,11 @@ default="unit-variance"
         "bandwidths": [Interval(Real, 0.0, None, closed="neither"), tuple, list],
         "n_angles": [Interval(Integral, 3, None, closed="left"), StrOptions({"auto"})],
         "regularization": [Interval(Real, 0.0, None, closed="neither")],
-        "max_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "max_samples": [
+            Interval(Integral, 2, None, closed="left"),
+            None,
+            StrOptions({"auto"}),
+        ],
         "refine": ["boolean"],
         "device": DEVICE_CONSTRAINT,
         "random_state": ["random_state"],
@@ -314,7 +324,7 @@ default="unit-variance"
         bandwidths=(0.5, 1.0, 2.0),
         n_angles="auto",
         regularization=0.1,
-        max_samples=1000,
+        max_samples="auto",
         refine=True,
         device="auto",
         random_state=None,
@@ -554,6 +564,7 @@ default="unit-variance"
             "mixing_": linalg.pinv(components, check_finite=False),
             "projector_widths_": info["projector_widths"],
             "n_angles_": info["n_angles"],
+            "max_samples_": info["max_samples"],
             "n_iter_": info["n_iter"],
             "n_refine_iter_": info["n_refine_iter"],
             "converged_": bool(info["converged"]),

@@ -69,7 +69,6 @@ class SeparationCertificate:
         estimate (the excess over 1 that the estimate reaches on Gaussian
         data of ``n_rows`` rows); or the rows read give no evidence that the
         pair is not two Gaussians (``gaussian_pvalues`` at least ``level``).
-        ``gain_sd`` of a flagged pair is not a reliable prediction.
     gaussian_pvalues : ndarray of shape (n_components, n_components)
         Symmetric p-values (adjusted by ``correction``) of the hypothesis that
         two components are two independent Gaussians, from the third and
@@ -470,10 +469,9 @@ def certify_rows(
     # the pair's weaker property: each component's own distance from a
     # Gaussian, as the sd 1 / sqrt(n (J - 1)) of its leak with a Gaussian
     # beside it. A pair of which one is far from a Gaussian is left unflagged
-    # even where its sd is large: its prediction holds, while two nearly
-    # Gaussian components are often left further apart than predicted. Each
-    # J is lowered by its noise, so a Gaussian whose J came out above 1 by
-    # chance stays flagged at any n.
+    # even where its sd is large: it is identifiable. Each J is lowered by its
+    # noise, so a Gaussian whose J came out above 1 by chance stays flagged at
+    # any n.
     lowered = np.maximum(J - _gaussian_excess(Y.shape[1]), 1.0)
     weak = n * (lowered - 1.0) * max_sd**2 < 1.0
     # An ICA picks the components most unlike a Gaussian, so within a set of
