@@ -350,9 +350,10 @@ def separation_certificate(
         Pairs of two nearly Gaussian components are ``non_identifiable``: a
         component is nearly Gaussian when the standard deviation of its leak
         with a Gaussian beside it, ``1 / sqrt(n_samples (J - 1))`` with ``J``
-        lowered by the noise of its estimate, exceeds ``max_sd`` (the default,
-        a leak of 0.12% of the variance, flags every pair of two Bach-Jordan
-        (i) sources at 4000 rows and few others: see the benchmarks page). So
+        lowered by the noise of its estimate, exceeds ``max_sd`` (the
+        default, a leak of 0.12% of the variance, flags nearly every pair of
+        two Bach-Jordan (i) sources at 4000 rows and few others: see the
+        benchmarks page). So
         are pairs that the rows read cannot tell from two Gaussians (a
         chi-square test of the pair's third and fourth cumulants, unchanged by
         a rotation of the pair, at ``level``).
