@@ -195,6 +195,7 @@ def validate_rows(
             options = dict(
                 reset=reset,
                 dtype=[np.float64, np.float32],
+                order="C",
                 ensure_min_samples=min_samples,
                 copy=copy,
             )
@@ -203,9 +204,10 @@ def validate_rows(
             else:
                 X = check(X, **options)
             # In C order (a copy of a transposed or strided array, such as a
-            # recording's data transposed into rows): the order of the sums
-            # over a row follows the layout, and where the likelihood is flat
-            # a fit grew that rounding into a different unmixing.
+            # recording's data transposed into rows; one copy with ``copy``):
+            # the order of the sums over a row follows the layout, and where
+            # the likelihood is flat a fit grew that rounding into a different
+            # unmixing. A caller's own check may ignore ``order``.
             rows = InMemoryRows(np.ascontiguousarray(X))
         fitted = {name: state[name] for name in _FITTED if name in state}
     finally:
