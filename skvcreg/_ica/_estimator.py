@@ -603,12 +603,7 @@ default="unit-variance"
         Parameters
         ----------
         X : {array-like, dask array} of shape (n_samples, n_features)
-            Training data (the observed mixtures). An array not in C order
-            (a recording's channels-by-samples data transposed) is copied
-            into C order first, so that the fit does not depend on the
-            layout. A dask array is never materialised: its moments are dask
-            reductions and the solver holds row subsets of a fixed size (see
-            the user guide, "Larger than memory").
+            Training data (the observed mixtures), as for :meth:`fit`.
         y : Ignored
             Not used, present for API consistency by convention.
 

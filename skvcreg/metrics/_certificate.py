@@ -32,6 +32,11 @@ __all__ = [
 
 _MAX_BINS = 5  # quantile bins per component of the dependence test
 _MIN_ROWS = 50  # as the score refinement
+# Defaults shared by separation_certificate and certify_rows (a fit's own
+# certificate): rows read, level of both tests, non-identifiable level.
+_N_ROWS = 20_000
+_LEVEL = 0.01
+_MAX_SD = 0.035
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,11 +302,11 @@ def separation_certificate(
     X,
     unmixing,
     *,
-    n_rows=20_000,
+    n_rows=_N_ROWS,
     test=True,
-    level=0.01,
+    level=_LEVEL,
     correction="holm",
-    max_sd=0.035,
+    max_sd=_MAX_SD,
     random_state=None,
 ):
     """Certify a linear ICA: the precision of each component, and pairs still
@@ -439,11 +444,11 @@ def certify_rows(
     rows,
     unmixing,
     *,
-    n_rows=20_000,
+    n_rows=_N_ROWS,
     test=True,
-    level=0.01,
+    level=_LEVEL,
     correction="holm",
-    max_sd=0.035,
+    max_sd=_MAX_SD,
     random_state=None,
 ):
     """:func:`separation_certificate` of rows already checked (a rows object of
