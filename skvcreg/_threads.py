@@ -21,7 +21,7 @@ import threading
 import torch
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["single_threaded"]
+__all__ = ["settle_thread_count", "single_threaded"]
 
 
 @contextlib.contextmanager
@@ -85,3 +85,26 @@ def single_threaded(device=None, *, enabled=True, blas=True, torch_threads=False
             return _one_torch_thread()
         return _openmp_controller().limit(limits=1, user_api="openmp")
     return _one_thread()
+
+
+_SETTLED = []
+
+
+def settle_thread_count():
+    """Put torch's CPU threads, once per process, in the state that every
+    later fit finds them in: as :func:`single_threaded` with
+    ``torch_threads=True`` leaves them (torch's and OpenMP's counts set to
+    one and restored).
+
+    The first such change in a process alters how torch's threaded products
+    round in their last digit; every fit makes one, so without this a first
+    fit differed from the same fit made again in the same process, a
+    difference the refinement can grow where the likelihood is flat (between
+    nearly Gaussian components). Only from the main thread, where torch's
+    count is set.
+    """
+    if _SETTLED or threading.current_thread() is not threading.main_thread():
+        return
+    with single_threaded(blas=False, torch_threads=True):
+        pass
+    _SETTLED.append(True)

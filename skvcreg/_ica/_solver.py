@@ -38,7 +38,7 @@ from sklearn.decomposition import fastica
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import hold_rows
-from .._threads import single_threaded
+from .._threads import settle_thread_count, single_threaded
 from ..projectors import SeparableRandomProjector
 from ._refine import centred_rows, refine_unmixing
 from ._rotation import (
@@ -132,6 +132,8 @@ def _one_thread_when_small(solver):
 
     @functools.wraps(solver)
     def wrapped(X, whitening, **options):
+        if X.device.type == "cpu":
+            settle_thread_count()
         small = X.shape[0] * whitening.shape[0] <= _SMALL_PROBLEM
         with _single_threaded(X.device, enabled=small):
             return solver(X, whitening, **options)
