@@ -80,6 +80,11 @@ to the figures)::
     python benchmarks/bench_real.py --recording mne-eeg --mne-raw FILE
     python benchmarks/bench_real.py --recording mne-meg --mne-raw FILE
     python benchmarks/bench_real.py --recording alice --methods VCRegICA --seed S
+    python benchmarks/bench_real.py --recording alice \
+        --methods AMICA,VCRegICA-from-AMICA --seed S
+
+The last (VCRegICA started from AMICA's unmixing) shows whether VCRegICA's fit
+keeps AMICA's solution; ``VCRegICA-white`` starts it from the whitening.
 """
 
 import argparse
@@ -151,6 +156,15 @@ def _fit_amica(Z, seed, options):
     return W
 
 
+def _fit_vcreg_from_amica(Z, seed, options):
+    """VCRegICA started from AMICA's unmixing (rows at unit norm): whether
+    VCRegICA's fit keeps AMICA's solution or moves away from it."""
+    start = np.asarray(_fit_amica(Z, seed, options))
+    start = start / np.linalg.norm(start, axis=1, keepdims=True)
+    ica = VCRegICA(whiten=False, device="cpu", random_state=seed, w_init=start)
+    return ica.fit(Z).components_
+
+
 def _methods():
     methods = {"VCRegICA": _fit_vcreg, "FastICA": _fit_fastica}
     # Not in the default list: the start's effect on the 31-channel EEG.
@@ -162,6 +176,8 @@ def _methods():
         methods["Infomax"] = _fit_infomax
     if jamica is not None:
         methods["AMICA"] = _fit_amica
+        # Not in the default list: AMICA's fit and then VCRegICA's.
+        methods["VCRegICA-from-AMICA"] = _fit_vcreg_from_amica
     return methods
 
 
