@@ -548,7 +548,8 @@ def main(argv=None):
         "--methods",
         default="VCRegICA,FastICA,Picard,Picard-O,Infomax,AMICA",
         help="comma-separated subset of the default, or VCRegICA-white (VCRegICA "
-        "started from the PCA whitening)",
+        "started from the PCA whitening) or VCRegICA-from-AMICA (started from "
+        "AMICA's unmixing)",
     )
     parser.add_argument(
         "--amica-max-iter",

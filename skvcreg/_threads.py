@@ -87,7 +87,7 @@ def single_threaded(device=None, *, enabled=True, blas=True, torch_threads=False
     return _one_thread()
 
 
-_SETTLED = []
+_settled = False  # settle_thread_count has run
 
 
 def settle_thread_count():
@@ -103,8 +103,9 @@ def settle_thread_count():
     nearly Gaussian components). Only from the main thread, where torch's
     count is set.
     """
-    if _SETTLED or threading.current_thread() is not threading.main_thread():
+    global _settled
+    if _settled or threading.current_thread() is not threading.main_thread():
         return
     with single_threaded(blas=False, torch_threads=True):
         pass
-    _SETTLED.append(True)
+    _settled = True

@@ -128,7 +128,10 @@ def _one_thread_when_small(solver):
     """Run ``solver(X, whitening, ...)`` on one OpenMP thread when the problem is
     small (rows x components up to ``_SMALL_PROBLEM``): its passes are too short
     to share, and a second thread only waits on the first, or on whatever else
-    holds the cores (the spinning threads of a BLAS that just ran numpy)."""
+    holds the cores (the spinning threads of a BLAS that just ran numpy).
+    Before that, on the CPU, torch's threads are settled once per process
+    (:func:`skvcreg._threads.settle_thread_count`), with the caller's thread
+    count still in place."""
 
     @functools.wraps(solver)
     def wrapped(X, whitening, **options):
