@@ -20,14 +20,25 @@ _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
 # _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
 _RIDGE_GAIN = 0.1
 _RIDGE_RANGE = (0.1, 3.0)
+_RIDGE_ROWS = 1000  # beyond, the ridge falls as 1 / sqrt(r), not 1 / r
 
 
 def score_fit_rules(r):
-    """Knots and ridge of a score fit on ``r`` rows: ``20 sqrt(r / 1000)``
-    ramps rounded, between 20 and 40, so the scores get finer as the rows
-    allow, and a ridge of ``10 / r`` on the ramps' coefficients (relative to
-    their mean diagonal)."""
-    return int(min(40, max(20, round(20 * math.sqrt(r / 1000))))), 10.0 / r
+    """Knots and ridge of the refinement's score fit on ``r`` rows: ``20
+    sqrt(r / 1000)`` ramps rounded, between 20 and 40, so the scores get finer
+    as the rows allow, and a ridge on the ramps' coefficients (relative to
+    their mean diagonal) of ``10 / r`` up to :data:`_RIDGE_ROWS` rows, ``10 /
+    sqrt(1000 r)`` beyond.
+
+    The ridge shrinks more slowly than ``1 / r`` on many rows: there the
+    estimating equations of nearly Gaussian sources still follow the error of
+    their fitted scores, which the ridge damps, while the scores of sources far
+    from a Gaussian keep their detail through their own, lower ridge
+    (:func:`_source_ridge`). The Fisher information is estimated with the
+    ridge of ``10 / r`` at any ``r`` (:func:`score_information`): a stronger
+    one biases it towards a Gaussian's."""
+    n_knots = int(min(40, max(20, round(20 * math.sqrt(r / 1000)))))
+    return n_knots, 10.0 / math.sqrt(r * min(r, _RIDGE_ROWS))
 
 
 def _knots(Y, n_knots):
@@ -189,23 +200,25 @@ def fisher_information(Y):
 
 
 def score_information(Y):
-    """The refinement's fitted scores on each row of ``Y`` (m, r), at unit
-    variance: the estimated Fisher information ``J`` and the held-out moments
-    ``E[phi']`` and ``E[phi^2]`` of the fitted score ``phi``.
+    """The fitted scores of each row of ``Y`` (m, r), at unit variance: the
+    estimated Fisher information ``J``, and the held-out moments ``E[phi']``
+    and ``E[phi^2]`` of the refinement's fitted score ``phi``.
 
     Each row is centred and scaled to unit variance and its score is fitted by
     score matching on the refinement's quantile-knot ramps (:func:`_fit_scores`,
-    with the knot and ridge rules of :func:`score_fit_rules` for the rows
-    fitted). The score-matching value ``2 E[phi'] - E[phi^2]`` of a fitted
-    score estimates ``J``: on the rows of the fit it equals ``E[phi']`` and
-    overstates ``J`` by the fit's optimism, on other rows it understates it by
-    about as much (it is ``J - E[(phi - psi)^2]`` for the true score ``psi``).
-    ``J`` is the mean of the two, the second from two-fold cross-fitting (even
-    and odd rows), which removes the bias that makes nearly Gaussian sources
-    look identifiable; clipped below at 1 (a Gaussian's value, the least of
-    any density). The moments ``E[phi']`` and ``E[phi^2]`` are those of the
-    same cross-fitting: the fitted score on rows it was not fitted on, what
-    the sandwich variance of the refinement's estimate needs
+    with the knots of :func:`score_fit_rules` for the rows fitted). The
+    score-matching value ``2 E[phi'] - E[phi^2]`` of a fitted score estimates
+    ``J``: on the rows of the fit it equals ``E[phi']`` and overstates ``J`` by
+    the fit's optimism, on other rows it understates it by about as much (it
+    is ``J - E[(phi - psi)^2]`` for the true score ``psi``). ``J`` is the mean
+    of the two, the second from two-fold cross-fitting (even and odd rows),
+    which removes the bias that makes nearly Gaussian sources look
+    identifiable; clipped below at 1 (a Gaussian's value, the least of any
+    density). Its fits use a ridge of ``10 / r``, whose bias towards a
+    Gaussian's score vanishes with the rows. The moments ``E[phi']`` and
+    ``E[phi^2]`` are those of the same cross-fitting with the refinement's
+    ridge: its fitted score on rows it was not fitted on, what the sandwich
+    variance of the refinement's estimate needs
     (:func:`skvcreg.metrics.separation_certificate`).
 
     Returns three float64 tensors of shape (m,): ``J``, ``E[phi']`` and
@@ -216,20 +229,31 @@ def score_information(Y):
     scale = Y.square().mean(dim=1, keepdim=True).sqrt()
     Y = Y / torch.where(scale > 0, scale, 1.0)
 
-    def fit(part):
-        n_knots, ridge = score_fit_rules(part.shape[1])
+    def fits(part, refinement=True):
+        """Knots, and the scores with the information's ridge (and the
+        refinement's), from one pass of bucket sums."""
+        r = part.shape[1]
+        n_knots, ridge = score_fit_rules(r)
         knots = _knots(part, n_knots)
         sums = _bucket_sums(part, _buckets(part, knots), n_knots + 1)
-        return knots, *_fit_scores(sums, knots, ridge)
+        ridges = (10.0 / r, ridge) if refinement else (10.0 / r,)
+        return knots, [_fit_scores(sums, knots, each) for each in ridges]
 
-    inside = fit(Y)[3]
+    inside = fits(Y, refinement=False)[1][0][2]
+    information = torch.zeros_like(inside)
     curvature = torch.zeros_like(inside)
     square = torch.zeros_like(inside)
     for first, second in ((Y[:, ::2], Y[:, 1::2]), (Y[:, 1::2], Y[:, ::2])):
-        knots, slopes, intercepts, _ = fit(first)
+        knots, scores = fits(first)
         index = _buckets(second, knots)
-        phi = _scores(second, knots, slopes, intercepts, index)
-        curvature += 0.5 * slopes.gather(1, index).mean(dim=1)
-        square += 0.5 * phi.square().mean(dim=1)
-    held_out = 2.0 * curvature - square
-    return (0.5 * (inside + held_out)).clamp(min=1.0), curvature, square
+        moments = []
+        for slopes, intercepts, _ in scores:
+            phi = _scores(second, knots, slopes, intercepts, index)
+            moments.append(
+                (slopes.gather(1, index).mean(dim=1), phi.square().mean(dim=1))
+            )
+        (k_info, v_info), (k_refine, v_refine) = moments
+        information += 0.5 * (2.0 * k_info - v_info)
+        curvature += 0.5 * k_refine
+        square += 0.5 * v_refine
+    return (0.5 * (inside + information)).clamp(min=1.0), curvature, square
