@@ -6,14 +6,16 @@ import pytest
 import torch
 from _ica_reference import cramer_rao_amari
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy import sparse
+from scipy import sparse, stats
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvcreg import VCRegICA
+from skvcreg._ica import _solver
 from skvcreg._ica._refine import refine_unmixing
+from skvcreg._ica._solver import _row_log_likelihoods
 from skvcreg.datasets import make_ica_mixture
 from skvcreg.metrics import (
     amari_distance,
@@ -356,6 +358,45 @@ def test_screen_rescues_a_spurious_likelihood_solution():
     assert amari_distance(M.numpy() @ K, A) > 0.5  # the spurious solution
     ica = VCRegICA(w_init=M.numpy(), random_state=0).fit(X)
     assert amari_distance(ica.components_, A) < 0.05
+
+
+def test_row_log_likelihoods_are_vasicek_densities():
+    # The mean over rows of the per-row log-likelihoods the screen compares is
+    # log |det U| minus the components' entropies by Vasicek's spacing
+    # estimate (its default window, sqrt(n) ranks).
+    rng = np.random.default_rng(0)
+    X = rng.laplace(size=(5000, 3))
+    U = rng.standard_normal((3, 3))
+    rows = _row_log_likelihoods(torch.from_numpy(X), None, torch.from_numpy(U))
+    Y = (X - X.mean(axis=0)) @ U.T
+    Y /= Y.std(axis=0, ddof=1)
+    entropy = stats.differential_entropy(Y, method="vasicek", axis=0)
+    log_scale = np.log(((X - X.mean(axis=0)) @ U.T).std(axis=0, ddof=1))
+    expected = np.linalg.slogdet(U)[1] - log_scale.sum() - entropy.sum()
+    assert rows.shape == (5000,)
+    assert_allclose(rows.mean().item(), expected, rtol=1e-5)
+
+
+def test_a_screen_round_that_lowers_the_likelihood_is_undone(monkeypatch):
+    # The screen proposes turning a pair of separated sources by 0.6 rad and
+    # the refinement (switched off here) keeps the turn: a less likely
+    # unmixing, which the screen undoes. Without the likelihood's check
+    # (an infinite tolerance) the turned pair stays mixed.
+    X, _, A = make_ica_mixture(["laplace", "uniform", "b"], 4000, random_state=0)
+    ica = VCRegICA(random_state=0).fit(X)
+    white = ica.components_ @ np.linalg.pinv(ica.whitening_)
+    c, s = np.cos(0.6), np.sin(0.6)
+    turn = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(_solver, "_polish", lambda problem, U: (U, 0, True))
+    monkeypatch.setattr(_solver, "dependent_pairs", lambda z, t: [[(0, 1)]])
+    monkeypatch.setattr(
+        _solver, "rotate_pairs", lambda *args, **kwargs: (turn.double(), 0.6)
+    )
+    guarded = VCRegICA(w_init=white, random_state=0).fit(X)
+    assert amari_distance(guarded.components_, A) < 0.05
+    monkeypatch.setattr(_solver, "_LIKELIHOOD_Z", np.inf)
+    unguarded = VCRegICA(w_init=white, random_state=0).fit(X)
+    assert amari_distance(unguarded.components_, A) > 0.2
 
 
 def test_w_init_is_the_start_and_is_checked():

@@ -79,6 +79,11 @@ _SUBSET_TOL = 1.5  # a subset stage stops at steps of 1.5 / sqrt(its rows)
 _FASTICA_ENTRIES = 2**24
 _SCREEN_LEVEL = 0.01  # family-wise level of the dependent-pair screen
 _SCREEN_ROUNDS = 2  # screen, rotate and refine at most this many times
+# A screen round is undone when the likelihood of its refined unmixing is
+# lower than before it by more than this many standard errors; the likelihood
+# is compared on at most _LIKELIHOOD_ROWS of the held rows.
+_LIKELIHOOD_Z = 2.0
+_LIKELIHOOD_ROWS = 2**17
 # A pair the screen rotates by less stays in its basin: the refinement would
 # only undo the move (a spurious solution of likelihood lies a large angle away).
 _SCREEN_ANGLE = 0.1
@@ -410,15 +415,60 @@ def _polish(problem, U):
         size *= 10
 
 
+def _row_log_likelihoods(rows, mean, U):
+    """Each row's log-likelihood under the unmixing ``U``, shape (r,), float64:
+    ``log |det U|`` plus the log-densities of its components, each density
+    estimated from the spacing of the component's sorted values around the
+    row's own (Vasicek's estimate, a window of ``sqrt(r)`` ranks), so that two
+    unmixings are compared on the same rows without a model of the densities.
+    """
+    Y = centred_rows(rows, mean).double() @ U.T
+    r = Y.shape[0]
+    scale = Y.std(dim=0)
+    Y = Y / scale
+    window = max(1, int(math.sqrt(r) + 0.5))
+    ordered, order = Y.sort(dim=0)
+    ranks = torch.arange(r, device=Y.device)
+    spread = (
+        ordered[(ranks + window).clamp(max=r - 1)]
+        - ordered[(ranks - window).clamp(min=0)]
+    )
+    log_density = torch.empty_like(Y)
+    log_density.scatter_(
+        0, order, -torch.log(r / (2 * window) * spread.clamp(min=1e-300))
+    )
+    jacobian = torch.linalg.slogdet(U)[1] - torch.log(scale).sum()
+    return jacobian + log_density.sum(dim=1)
+
+
+def _likelihood_fell(before, after):
+    """Whether the mean of the per-row differences ``after - before`` is below
+    zero by more than :data:`_LIKELIHOOD_Z` standard errors, the error from the
+    means of consecutive blocks of ``sqrt(r)`` rows (rows of a recording are
+    serially correlated)."""
+    difference = after - before
+    block = max(1, int(math.sqrt(difference.shape[0])))
+    means = difference[: difference.shape[0] // block * block]
+    means = means.reshape(-1, block).mean(dim=1)
+    error = means.std() / math.sqrt(means.shape[0]) if means.shape[0] > 1 else 0.0
+    return bool(difference.mean() < -_LIKELIHOOD_Z * error)
+
+
 def _screen(problem, U):
     """The kernel contrast of every pair of the refined components at once;
     the pairs still dependent beyond what independence explains get the kernel
     stage's global search and a new refinement (at most
-    :data:`_SCREEN_ROUNDS` times). Returns the unmixing, the refinement steps,
-    whether every refinement converged and the number of pairs searched."""
+    :data:`_SCREEN_ROUNDS` times). A round whose refined unmixing has a
+    likelihood lower than before it, beyond its standard error, is undone and
+    ends the screen: the kernel contrast proposes a move away from a spurious
+    solution of likelihood, and a move to a less likely one is not that (on a
+    real EEG with a strong injected source, a second round split the source
+    between components). Returns the unmixing, the refinement steps, whether
+    every refinement converged and the number of pairs searched."""
     m = U.shape[0]
     threshold = _screen_threshold(m)
     steps, converged, n_screened = 0, True, 0
+    likelihood = rows = None
     for screen in range(1, _SCREEN_ROUNDS + 1):
         # One thread where the kernel stage uses one: its decisions (the
         # screen's threshold, the grid's minimum) then do not change with the
@@ -446,7 +496,15 @@ def _screen(problem, U):
         n_screened += n_pairs
         if largest < _SCREEN_ANGLE:  # no pair left its basin
             break
-        U, more, polished = _polish(problem, R @ U)
+        V, more, polished = _polish(problem, R @ U)
         steps += more
+        if likelihood is None:  # the rows and U's likelihood, once
+            rows = _rows(problem.n_held, _LIKELIHOOD_ROWS, problem.generator, U.device)
+            rows = problem.held if rows is None else problem.held[rows]
+            likelihood = _row_log_likelihoods(rows, problem.mean, U)
+        moved = _row_log_likelihoods(rows, problem.mean, V)
+        if _likelihood_fell(likelihood, moved):
+            break
+        U, likelihood = V, moved
         converged &= polished
     return U, steps, converged, n_screened
