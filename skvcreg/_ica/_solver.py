@@ -84,6 +84,7 @@ _SCREEN_ROUNDS = 2  # screen, rotate and refine at most this many times
 # is compared on at most _LIKELIHOOD_ROWS of the held rows.
 _LIKELIHOOD_Z = 2.0
 _LIKELIHOOD_ROWS = 2**17
+_LIKELIHOOD_ENTRIES = 2**21  # rows x components of the likelihood's chunks
 # A pair the screen rotates by less stays in its basin: the refinement would
 # only undo the move (a spurious solution of likelihood lies a large angle away).
 _SCREEN_ANGLE = 0.1
@@ -421,24 +422,27 @@ def _row_log_likelihoods(rows, mean, U):
     estimated from the spacing of the component's sorted values around the
     row's own (Vasicek's estimate, a window of ``sqrt(r)`` ranks), so that two
     unmixings are compared on the same rows without a model of the densities.
+    The components are computed a few at a time (float32 products, float64
+    spacings): the memory is the rows' and a few columns'.
     """
-    Y = centred_rows(rows, mean).double() @ U.T
-    r = Y.shape[0]
-    scale = Y.std(dim=0)
-    Y = Y / scale
+    centred = centred_rows(rows, mean)
+    r, m = centred.shape[0], U.shape[0]
     window = max(1, int(math.sqrt(r) + 0.5))
-    ordered, order = Y.sort(dim=0)
-    ranks = torch.arange(r, device=Y.device)
-    spread = (
-        ordered[(ranks + window).clamp(max=r - 1)]
-        - ordered[(ranks - window).clamp(min=0)]
-    )
-    log_density = torch.empty_like(Y)
-    log_density.scatter_(
-        0, order, -torch.log(r / (2 * window) * spread.clamp(min=1e-300))
-    )
-    jacobian = torch.linalg.slogdet(U)[1] - torch.log(scale).sum()
-    return jacobian + log_density.sum(dim=1)
+    ranks = torch.arange(r, device=U.device)
+    above, below = (ranks + window).clamp(max=r - 1), (ranks - window).clamp(min=0)
+    total = torch.zeros(r, dtype=torch.float64, device=U.device)
+    jacobian = torch.linalg.slogdet(U)[1]
+    step = max(1, _LIKELIHOOD_ENTRIES // r)
+    for start in range(0, m, step):
+        Y = (centred @ U[start : start + step].T.float()).double()
+        scale = Y.std(dim=0)
+        jacobian = jacobian - torch.log(scale).sum()
+        ordered, order = (Y / scale).sort(dim=0)
+        spread = (ordered[above] - ordered[below]).clamp(min=1e-300)
+        log_density = torch.empty_like(Y)
+        log_density.scatter_(0, order, -torch.log(r / (2 * window) * spread))
+        total += log_density.sum(dim=1)
+    return jacobian + total
 
 
 def _likelihood_fell(before, after):
