@@ -20,7 +20,8 @@ _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
 # _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
 _RIDGE_GAIN = 0.1
 _RIDGE_RANGE = (0.1, 3.0)
-_RIDGE_ROWS = 1000  # beyond, the ridge falls as 1 / sqrt(r), not 1 / r
+_RIDGE = 10.0  # the ridge on r rows is _RIDGE / r (the information's at any r)
+_RIDGE_ROWS = 1000  # beyond, the refinement's falls as 1 / sqrt(r), not 1 / r
 
 
 def score_fit_rules(r):
@@ -38,7 +39,7 @@ def score_fit_rules(r):
     ridge of ``10 / r`` at any ``r`` (:func:`score_information`): a stronger
     one biases it towards a Gaussian's."""
     n_knots = int(min(40, max(20, round(20 * math.sqrt(r / 1000)))))
-    return n_knots, 10.0 / math.sqrt(r * min(r, _RIDGE_ROWS))
+    return n_knots, _RIDGE / math.sqrt(r * min(r, _RIDGE_ROWS))
 
 
 def _knots(Y, n_knots):
@@ -236,7 +237,7 @@ def score_information(Y):
         n_knots, ridge = score_fit_rules(r)
         knots = _knots(part, n_knots)
         sums = _bucket_sums(part, _buckets(part, knots), n_knots + 1)
-        ridges = (10.0 / r, ridge) if refinement else (10.0 / r,)
+        ridges = (_RIDGE / r, ridge) if refinement else (_RIDGE / r,)
         return knots, [_fit_scores(sums, knots, each) for each in ridges]
 
     inside = fits(Y, refinement=False)[1][0][2]
