@@ -245,16 +245,20 @@ def score_information(Y):
     curvature = torch.zeros_like(inside)
     square = torch.zeros_like(inside)
     for first, second in ((Y[:, ::2], Y[:, 1::2]), (Y[:, 1::2], Y[:, ::2])):
-        knots, scores = fits(first)
+        knots, (information_fit, refinement_fit) = fits(first)
         index = _buckets(second, knots)
-        moments = []
-        for slopes, intercepts, _ in scores:
-            phi = _scores(second, knots, slopes, intercepts, index)
-            moments.append(
-                (slopes.gather(1, index).mean(dim=1), phi.square().mean(dim=1))
-            )
-        (k_info, v_info), (k_refine, v_refine) = moments
-        information += 0.5 * (2.0 * k_info - v_info)
-        curvature += 0.5 * k_refine
-        square += 0.5 * v_refine
+        k, v = _held_out_moments(second, knots, index, information_fit)
+        information += 0.5 * (2.0 * k - v)
+        k, v = _held_out_moments(second, knots, index, refinement_fit)
+        curvature += 0.5 * k
+        square += 0.5 * v
     return (0.5 * (inside + information)).clamp(min=1.0), curvature, square
+
+
+def _held_out_moments(Y, knots, index, fit):
+    """``E[phi']`` and ``E[phi^2]`` over the rows of ``Y`` (m, r) of a score
+    ``fit`` of :func:`_fit_scores` made on other rows; ``index`` locates ``Y``
+    among ``knots``."""
+    slopes, intercepts, _ = fit
+    phi = _scores(Y, knots, slopes, intercepts, index)
+    return slopes.gather(1, index).mean(dim=1), phi.square().mean(dim=1)

@@ -472,7 +472,7 @@ def _screen(problem, U):
     m = U.shape[0]
     threshold = _screen_threshold(m)
     steps, converged, n_screened = 0, True, 0
-    likelihood = rows = None
+    likelihood = held = None
     for screen in range(1, _SCREEN_ROUNDS + 1):
         # One thread where the kernel stage uses one: its decisions (the
         # screen's threshold, the grid's minimum) then do not change with the
@@ -503,10 +503,12 @@ def _screen(problem, U):
         V, more, polished = _polish(problem, R @ U)
         steps += more
         if likelihood is None:  # the rows and U's likelihood, once
-            rows = _rows(problem.n_held, _LIKELIHOOD_ROWS, problem.generator, U.device)
-            rows = problem.held if rows is None else problem.held[rows]
-            likelihood = _row_log_likelihoods(rows, problem.mean, U)
-        moved = _row_log_likelihoods(rows, problem.mean, V)
+            sample = _rows(
+                problem.n_held, _LIKELIHOOD_ROWS, problem.generator, U.device
+            )
+            held = problem.held if sample is None else problem.held[sample]
+            likelihood = _row_log_likelihoods(held, problem.mean, U)
+        moved = _row_log_likelihoods(held, problem.mean, V)
         if _likelihood_fell(likelihood, moved):
             break
         U, likelihood = V, moved
