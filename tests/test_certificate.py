@@ -509,6 +509,48 @@ def test_separation_stability_sees_the_gaussian_pair():
     assert_allclose(separation_stability(unfitted, X), stability)
 
 
+def test_separation_stability_random_split_sees_sampling_not_drift():
+    # A recording whose mixing drifts: the second half sees the third source
+    # through another map. Contiguous halves are fitted to two different
+    # mixings, so that source's component changes between them; rows dealt
+    # out at random give two samples of the same data, and every component
+    # is as stable as its estimate is precise.
+    from sklearn.decomposition import FastICA
+
+    from skvcreg.metrics import separation_stability
+
+    _, S, A = make_ica_mixture(["b", "c", "k"], n_samples=8000, random_state=0)
+    drifted = A.copy()
+    drifted[:, 2] = A[:, 2] + 2.0 * A[:, 0]
+    X = np.vstack([S[:4000] @ A.T, S[4000:] @ drifted.T])
+    ica = FastICA(whiten="unit-variance", random_state=0).fit(X)
+    contiguous = separation_stability(ica, X)
+    random = separation_stability(ica, X, split="random", random_state=0)
+    assert random.min() > 0.99
+    assert contiguous.min() < 0.9
+    # Same random_state, same parts; another deals other rows.
+    assert_array_equal(
+        separation_stability(ica, X, split="random", random_state=0), random
+    )
+    other = separation_stability(ica, X, split="random", random_state=1)
+    assert not np.array_equal(other, random)
+
+
+def test_separation_stability_random_split_on_dask_equals_numpy():
+    da = pytest.importorskip("dask.array")
+    from sklearn.decomposition import FastICA
+
+    from skvcreg.metrics import separation_stability
+
+    X, _, _ = make_ica_mixture(["b", "c", "k"], n_samples=3000, random_state=1)
+    ica = FastICA(whiten="unit-variance", random_state=0).fit(X)
+    expected = separation_stability(ica, X, split="random", random_state=0)
+    lazy = separation_stability(
+        ica, da.from_array(X, chunks=700), split="random", random_state=0
+    )
+    assert_allclose(lazy, expected, rtol=1e-10)
+
+
 def test_separation_stability_errors():
     from skvcreg.metrics import separation_stability
 
@@ -517,3 +559,5 @@ def test_separation_stability_errors():
         separation_stability(VCRegICA(), X, n_splits=3)
     with pytest.raises(ValueError, match="'estimator' parameter"):
         separation_stability(np.eye(2), X)
+    with pytest.raises(ValueError, match="'split' parameter"):
+        separation_stability(VCRegICA(), X, split="interleaved")

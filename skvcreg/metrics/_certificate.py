@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy import stats
 from sklearn.base import clone
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -518,21 +518,33 @@ def certify_rows(
         "X": "no_validation",
         "n_splits": [Interval(Integral, 2, None, closed="left")],
         "n_rows": [Interval(Integral, _MIN_ROWS, None, closed="left")],
+        "split": [StrOptions({"contiguous", "random"})],
+        "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=False,
 )
-def separation_stability(estimator, X, *, n_splits=2, n_rows=20_000):
+def separation_stability(
+    estimator, X, *, n_splits=2, n_rows=20_000, split="contiguous", random_state=None
+):
     """Split-half stability of each component: the resampling check of the
     certificate.
 
     The expensive path, as ICASSO or RELICA: a clone of ``estimator`` is fitted
-    on each of ``n_splits`` contiguous blocks of the rows (halves by default,
-    the two halves of a recording), and each component of ``estimator`` (fitted
-    on ``X`` here if it is not already) is matched to one component of each
-    block's fit by the Hungarian algorithm on their correlations
-    (:func:`match_sources`). A component's stability is its mean absolute
-    correlation with its matches; ``1 - stability`` is about half its squared
-    error, to compare with the certificate's ``interference``.
+    on each of ``n_splits`` parts of the rows (halves by default), and each
+    component of ``estimator`` (fitted on ``X`` here if it is not already) is
+    matched to one component of each part's fit by the Hungarian algorithm on
+    their correlations (:func:`match_sources`). A component's stability is its
+    mean absolute correlation with its matches; ``1 - stability`` is about half
+    its squared error, to compare with the certificate's ``interference``.
+
+    The two splits answer two questions. ``"random"`` deals the rows out at
+    random, as ICASSO resamples them: the parts are samples of the same
+    recording, and a component is unstable when its estimate is imprecise,
+    which is what the certificate predicts. ``"contiguous"`` cuts the rows into
+    consecutive blocks (the first and second half of a recording): a component
+    is also unstable when the recording changes over time (a source active in
+    one half only, a drifting electrode), which no analysis of a stationary
+    model can predict.
 
     Parameters
     ----------
@@ -543,9 +555,14 @@ def separation_stability(estimator, X, *, n_splits=2, n_rows=20_000):
     X : {array-like, dask array} of shape (n_samples, n_features)
         The data.
     n_splits : int, default=2
-        Number of contiguous blocks of rows, each fitted once.
+        Number of parts of the rows, each fitted once.
     n_rows : int, default=20_000
         Evenly spaced rows on which components are correlated.
+    split : {"contiguous", "random"}, default="contiguous"
+        Consecutive blocks of rows, or rows dealt out at random (parts of equal
+        size, each part's rows kept in their order).
+    random_state : int, RandomState instance or None, default=None
+        Deals the rows out with ``split="random"``; unused otherwise.
 
     Returns
     -------
@@ -568,18 +585,23 @@ def separation_stability(estimator, X, *, n_splits=2, n_rows=20_000):
     >>> stability.shape, bool(stability.min() > 0.99)
     ((3,), True)
     """
-    sample, n = _sample_rows(_check_rows(X), n_rows, None)
+    rows = _check_rows(X)
+    sample, n = _sample_rows(rows, n_rows, None)
     if n // n_splits < _MIN_ROWS:
         raise ValueError(
             f"X has {n} rows: too few for {n_splits} blocks of at least "
             f"{_MIN_ROWS} rows."
         )
+    if split == "random":
+        dealt = check_random_state(random_state).permutation(n)
+        parts = [rows.X[np.sort(part)] for part in np.array_split(dealt, n_splits)]
+    else:
+        parts = [X[b[0] : b[-1] + 1] for b in np.array_split(np.arange(n), n_splits)]
     if not hasattr(estimator, "components_"):
         estimator = clone(estimator).fit(X)
     reference = estimator.transform(sample)
     correlations = []
-    for block in np.array_split(np.arange(n), n_splits):
-        part = clone(estimator).fit(X[block[0] : block[-1] + 1])
-        match = match_sources(reference, part.transform(sample))
+    for part in parts:
+        match = match_sources(reference, clone(estimator).fit(part).transform(sample))
         correlations.append(match.correlations)
     return np.mean(correlations, axis=0)
