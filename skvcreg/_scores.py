@@ -13,7 +13,12 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["fisher_information", "score_fit_rules", "score_information"]
+__all__ = [
+    "fisher_information",
+    "fitted_scores",
+    "score_fit_rules",
+    "score_information",
+]
 
 _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
 # Each source's ridge in its second score fit: the base ridge times
@@ -253,6 +258,24 @@ def score_information(Y):
         curvature += 0.5 * k
         square += 0.5 * v
     return (0.5 * (inside + information)).clamp(min=1.0), curvature, square
+
+
+def fitted_scores(Y):
+    """The refinement's score fit on all the rows of ``Y`` (m, r): the rows
+    centred and at unit variance, the scores ``phi`` of their entries (both
+    (m, r)) and ``E[phi']`` (m,), float64, as the refinement's estimating
+    equations use them."""
+    Y = Y.double()
+    Y = Y - Y.mean(dim=1, keepdim=True)
+    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
+    Y = Y / torch.where(scale > 0, scale, 1.0)
+    n_knots, ridge = score_fit_rules(Y.shape[1])
+    knots = _knots(Y, n_knots)
+    index = _buckets(Y, knots)
+    slopes, intercepts, curvature = _fit_scores(
+        _bucket_sums(Y, index, n_knots + 1), knots, ridge
+    )
+    return Y, _scores(Y, knots, slopes, intercepts, index), curvature
 
 
 def _held_out_moments(Y, knots, index, fit):

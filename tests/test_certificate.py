@@ -22,6 +22,9 @@ FIELDS = (
     "gain_sd",
     "interference",
     "interference_db",
+    "drift",
+    "drift_db",
+    "drift_ratio",
     "non_identifiable",
     "gaussian_pvalues",
     "pvalues",
@@ -481,6 +484,67 @@ def test_display_from_estimator_and_errors():
     with pytest.raises(TypeError, match="must be a SeparationCertificate"):
         SeparationCertificateDisplay(np.zeros(3)).plot()
     matplotlib.pyplot.close("all")
+
+
+def test_drift_is_the_difference_of_the_halves_newton_steps():
+    # The drift against a direct computation: the scores fitted on all the
+    # rows, each half's 2x2 Newton steps solved one pair at a time.
+    from skvcreg._scores import fitted_scores
+
+    X, _, A = make_ica_mixture(["b", "c", "k", "d"], n_samples=3000, random_state=2)
+    W = np.linalg.inv(A) @ _rotation_4(0.05)
+    cert = separation_certificate(X, W, test=False)
+    Y = W @ (X - X.mean(axis=0)).T
+    Z, phi, k = (t.numpy() for t in fitted_scores(torch.from_numpy(Y)))
+    k = np.maximum(k, 1.0)
+    steps = []
+    for part in (slice(None, 1500), slice(1500, None)):
+        E = np.zeros((4, 4))
+        for i in range(4):
+            for j in range(4):
+                if i != j:
+                    G = [
+                        np.mean(phi[a, part] * Z[b, part]) for a, b in ((i, j), (j, i))
+                    ]
+                    E[i, j] = np.linalg.solve([[k[i], 1.0], [1.0, k[j]]], G)[0]
+        steps.append(E)
+    D = steps[0] - steps[1]
+    assert not cert.non_identifiable.any()
+    assert_allclose(cert.drift, 0.25 * (D**2).sum(axis=1), rtol=1e-8)
+    assert_allclose(cert.drift_db, 10 * np.log10(cert.drift))
+
+
+def _rotation_4(angle):
+    R = np.eye(4)
+    R[:2, :2] = _rotation(angle)
+    return R
+
+
+def test_drift_flags_the_component_that_changes_between_halves():
+    # Stationary rows: the ratio is about 1 (mean over mixtures and
+    # components). A mixture whose third source reaches the channels
+    # through another map in the second half: the component that picks it up
+    # there (the first, with the first half's unmixing) drifts, by about
+    # (0.3 / 2)^2 of its variance, and the others do not.
+    ratios = []
+    for seed in range(6):
+        X, _, A = make_ica_mixture(8, n_samples=20_000, random_state=seed)
+        ratios.append(
+            separation_certificate(X, np.linalg.inv(A), test=False).drift_ratio
+        )
+    assert 0.8 < np.nanmean(ratios) < 1.25
+    _, S, A = make_ica_mixture(["b", "c", "k", "d"], n_samples=40_000, random_state=0)
+    drifted = A.copy()
+    drifted[:, 2] += 0.3 * A[:, 0]
+    X = np.vstack([S[:20_000] @ A.T, S[20_000:] @ drifted.T])
+    cert = separation_certificate(X, np.linalg.inv(A), test=False)
+    assert cert.drift_ratio[0] > 30
+    assert np.all(cert.drift_ratio[1:] < 5)
+    assert 0.5 * 0.15**2 < cert.drift[0] < 1.5 * 0.15**2
+    # The same rows in random order: no drift left to see.
+    shuffled = X[np.random.default_rng(0).permutation(len(X))]
+    cert = separation_certificate(shuffled, np.linalg.inv(A), test=False)
+    assert cert.drift_ratio[0] < 5
 
 
 def test_separation_stability_sees_the_gaussian_pair():

@@ -245,7 +245,9 @@ default="unit-variance"
         component's expected leak from the other sources in dB,
         ``certificate_.gain_sd`` the predicted standard deviation of each part
         of one source in another, ``certificate_.non_identifiable`` the pairs
-        too close to two Gaussians to separate. ``None`` below 50 rows.
+        too close to two Gaussians to separate, ``certificate_.drift_db`` how
+        far each component would move between fits of the first and second
+        half of the rows. ``None`` below 50 rows.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import (
 )
 
 from .._data import validate_metric_rows
-from .._scores import fisher_information, score_information
+from .._scores import fisher_information, fitted_scores, score_information
 from ._amari import match_sources
 from ._engine import single_threaded, subsample_rows
 from ._independence_tests import adjust_pairwise
@@ -96,6 +96,31 @@ class SeparationCertificate:
     correction : str or None
         The multiple-testing adjustment of ``pvalues`` and
         ``gaussian_pvalues``.
+    drift : ndarray of shape (n_components,) or None
+        How far each component would move if it were fitted on the first or
+        on the second half of the rows read instead of on all of them, to
+        first order, in the units of ``interference`` (a fraction of its
+        variance): ``sum_j (D_ij / 2)^2`` over the pairs that are not
+        ``non_identifiable``, with ``D = E_1 - E_2`` the difference of the two
+        halves' Newton steps from the components. A half's step solves each
+        pair's estimating equations on that half, ``[[k_i, 1], [1, k_j]]
+        (E_ij, E_ji) = (G_ij, G_ji)`` with ``G_ij`` the mean of ``phi_i(y_i)
+        y_j``, the scores ``phi`` fitted on all the rows read and ``k =
+        E[phi']``. A recording that changes over time (an artefact in one
+        half, a drifting channel) moves it; on stationary rows it is the
+        sampling noise of half the rows read.
+    drift_db : ndarray of shape (n_components,) or None
+        ``10 log10(drift)``.
+    drift_ratio : ndarray of shape (n_components,) or None
+        ``drift`` against what stationary, independent rows give: the mean
+        over the component's pairs in ``drift`` of ``D_ij^2`` divided by its
+        variance on such rows (four times the sandwich variance of the
+        pair's estimate from the rows read, with the moments of these
+        scores). About 1 for them; well above 1 for a component that changes
+        between the halves, and above 1 for serially correlated rows as well
+        (fewer independent rows than counted). ``nan`` for a component with
+        no such pair. The three are ``None`` in a certificate built without
+        them.
 
     See Also
     --------
@@ -127,6 +152,9 @@ class SeparationCertificate:
     max_sd: float
     level: float
     correction: str | None
+    drift: np.ndarray | None = None
+    drift_db: np.ndarray | None = None
+    drift_ratio: np.ndarray | None = None
 
     @property
     def non_identifiable_components(self):
@@ -212,6 +240,35 @@ def _gain_variance(curvature, square, n):
     variance = np.where(det > 0, variance, np.inf)
     np.fill_diagonal(variance, 0.0)
     return variance
+
+
+def _drift(Y, non_identifiable):
+    """``drift`` and ``drift_ratio`` of :class:`SeparationCertificate` for the
+    components ``Y`` (m, r), its columns the rows read in their order: the
+    first-order difference of the fits of the first and second half of them,
+    from one score fit on all of them."""
+    with single_threaded(blas=False):
+        Z, phi, curvature = (t.numpy() for t in fitted_scores(torch.from_numpy(Y)))
+    k = np.maximum(curvature, 1.0)
+    # The variance of each half's step is that of these scores' own
+    # estimate (their in-sample moments): the held-out moments of the gain's
+    # sd describe another estimate, whose scores are not fitted on these rows.
+    variance = _gain_variance(k, np.maximum((phi * phi).mean(axis=1), 1.0), 1)
+    used = np.isfinite(variance) & ~non_identifiable
+    np.fill_diagonal(used, False)
+    det = np.where(used, k[:, None] * k[None, :] - 1.0, 1.0)
+    half = Z.shape[1] // 2
+    steps = []
+    for part in (slice(None, half), slice(half, None)):
+        G = phi[:, part] @ Z[:, part].T / Z[:, part].shape[1]
+        steps.append(np.where(used, (k[None, :] * G - G.T) / det, 0.0))
+    D = steps[0] - steps[1]
+    drift = 0.25 * (D * D).sum(axis=1)
+    # Each half's step has twice the variance of one from all r rows.
+    expected = np.where(used, 4.0 * variance / Z.shape[1], 1.0)
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(used, D * D / expected, 0.0).sum(axis=1) / used.sum(axis=1)
+    return drift, ratio
 
 
 def _dependence_pvalues(Y):
@@ -490,6 +547,9 @@ def certify_rows(
     np.fill_diagonal(gaussian_pair, False)
     non_identifiable = (weak[:, None] & weak[None, :]) | gaussian_pair
     np.fill_diagonal(non_identifiable, False)
+    drift, drift_ratio = _drift(Y, non_identifiable)
+    with np.errstate(divide="ignore"):
+        drift_db = 10.0 * np.log10(drift)
     pvalues = dependent = None
     if test:
         pvalues = adjust_pairwise(_dependence_pvalues(Y), correction)
@@ -500,6 +560,9 @@ def certify_rows(
         gain_sd=gain_sd,
         interference=interference,
         interference_db=interference_db,
+        drift=drift,
+        drift_db=drift_db,
+        drift_ratio=drift_ratio,
         non_identifiable=non_identifiable,
         gaussian_pvalues=gaussian_pvalues,
         pvalues=pvalues,
