@@ -418,7 +418,20 @@ def test_display_colours_follow_the_flags():
         "separated",
         "non-identifiable pair",
         "still dependent (unfinished)",
+        "drift (first vs second half)",
     ]
+    # The drift ticks stand at drift_db, inside the axes.
+    x, y = display.drift_.get_data()
+    marked = np.isfinite(cert.drift_db)
+    assert_array_equal(x, np.flatnonzero(marked))
+    assert_allclose(y, cert.drift_db[marked])
+    assert marked.all()
+    low, high = display.ax_.get_ylim()
+    assert low < y.min() and high > y.max()
+    plain = SeparationCertificateDisplay.from_certificate(cert, drift=False)
+    assert plain.drift_ is None
+    legend = [t.get_text() for t in plain.ax_.get_legend().get_texts()]
+    assert "drift (first vs second half)" not in legend
     matplotlib.pyplot.close("all")
 
 
@@ -450,6 +463,7 @@ def test_display_infinite_interference_and_many_components():
         correction=None,
     )
     display = SeparationCertificateDisplay(cert).plot()
+    assert display.drift_ is None  # a certificate built without drift
     assert display.bars_[0].get_hatch() == "//"
     assert display.bars_[2].get_hatch() is None
     top = display.ax_.get_ylim()[1]

@@ -35,9 +35,16 @@ class SeparationCertificateDisplay:
     (``non_identifiable``), red bars components still dependent on another
     (``dependent``, a separation that did not finish: the colour wins over
     orange). A hatched bar reaching the top has infinite interference (two
-    Gaussians). Legible from 2 to 128 components: beyond 32 only every k-th
-    component is labelled. Build it with :meth:`from_certificate` or
-    :meth:`from_estimator`; matplotlib is imported only when plotting.
+    Gaussians). A black tick on each bar marks the component's ``drift`` (how
+    far it would move between fits of the first and second half of the rows
+    read, in the same dB). On stationary, independent rows a tick stands about
+    ``10 log10(n_samples / n_rows)`` dB above its bar (near it when every row
+    is read); a tick far above the others marks a component that changes over
+    the recording (``drift_ratio`` says how far beyond sampling noise).
+    Legible from 2 to 128 components: beyond 32 only every k-th component is
+    labelled. Build it with
+    :meth:`from_certificate` or :meth:`from_estimator`; matplotlib is imported
+    only when plotting.
 
     Parameters
     ----------
@@ -58,6 +65,9 @@ class SeparationCertificateDisplay:
     colors_ : list of str
         The status of each bar: ``"ok"``, ``"non_identifiable"`` or
         ``"dependent"``.
+    drift_ : matplotlib Line2D or None
+        The drift ticks, at ``drift_db`` (those with a finite value); ``None``
+        when not drawn.
 
     See Also
     --------
@@ -88,7 +98,7 @@ class SeparationCertificateDisplay:
             status = np.where(cert.dependent_components, "dependent", status)
         return status.tolist()
 
-    def plot(self, ax=None, *, title=None, legend=True):
+    def plot(self, ax=None, *, title=None, legend=True, drift=True):
         """Draw the chart.
 
         Parameters
@@ -100,11 +110,15 @@ class SeparationCertificateDisplay:
             Axes title; ``None`` says what is shown, ``""`` draws none.
         legend : bool, default=True
             Add a legend of the colours present.
+        drift : bool, default=True
+            Mark each component's ``drift_db`` with a tick (a certificate
+            without ``drift`` has none).
 
         Returns
         -------
         display : SeparationCertificateDisplay
-            ``self``, with ``ax_``, ``figure_``, ``bars_`` and ``colors_`` set.
+            ``self``, with ``ax_``, ``figure_``, ``bars_``, ``colors_`` and
+            ``drift_`` set.
 
         Raises
         ------
@@ -138,9 +152,16 @@ class SeparationCertificateDisplay:
         values = np.asarray(cert.interference_db, dtype=np.float64)
         finite = np.isfinite(values)
         infinite = values == np.inf  # -inf: no other component to leak
-        # Bars hang from a baseline 5 dB below the best component.
-        bottom = (values[finite].min() if finite.any() else -40.0) - 5.0
-        top = (values[finite].max() if finite.any() else bottom + 10.0) + 5.0
+        drift_db = None
+        if drift and cert.drift_db is not None:
+            drift_db = np.asarray(cert.drift_db, dtype=np.float64)
+        marked = np.zeros(m, dtype=bool) if drift_db is None else np.isfinite(drift_db)
+        levels = np.concatenate(
+            [values[finite], drift_db[marked] if marked.any() else []]
+        )
+        # Bars hang from a baseline 5 dB below the lowest value drawn.
+        bottom = (levels.min() if levels.size else -40.0) - 5.0
+        top = (levels.max() if levels.size else bottom + 10.0) + 5.0
         if infinite.any():
             top += 5.0
         shown = np.where(infinite, top, np.where(finite, values, bottom))
@@ -155,6 +176,17 @@ class SeparationCertificateDisplay:
         for bar, is_infinite in zip(self.bars_, infinite, strict=True):
             if is_infinite:
                 bar.set_hatch(_INFINITE_HATCH)
+        self.drift_ = None
+        if marked.any():
+            (self.drift_,) = ax.plot(
+                np.flatnonzero(marked),
+                drift_db[marked],
+                linestyle="none",
+                marker="_",
+                markersize=min(12.0, 400.0 / m),
+                markeredgewidth=2.0,
+                color="black",
+            )
         ax.set_ylim(bottom, top)
         step = max(1, int(np.ceil(m / _MAX_LABELS)))
         ticks = np.arange(0, m, step)
@@ -166,12 +198,13 @@ class SeparationCertificateDisplay:
             title = f"Separation certificate ({cert.n_samples} samples)"
         ax.set_title(title)
         if legend:
-            self._legend(ax, infinite.any())
+            self._legend(ax, infinite.any(), self.drift_)
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
 
-    def _legend(self, ax, any_infinite):
+    def _legend(self, ax, any_infinite, drift):
+        from matplotlib.lines import Line2D  # noqa: PLC0415 - optional dependency
         from matplotlib.patches import Patch  # noqa: PLC0415 - optional dependency
 
         labels = {
@@ -191,6 +224,19 @@ class SeparationCertificateDisplay:
                     edgecolor="black",
                     hatch=_INFINITE_HATCH,
                     label="infinite (two Gaussians)",
+                )
+            )
+        if drift is not None:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="_",
+                    markersize=10.0,
+                    markeredgewidth=2.0,
+                    color="black",
+                    label="drift (first vs second half)",
                 )
             )
         ax.legend(
@@ -215,7 +261,7 @@ class SeparationCertificateDisplay:
         ax : matplotlib Axes or None, default=None
             Where to draw.
         **kwargs
-            Passed to :meth:`plot` (``title``, ``legend``).
+            Passed to :meth:`plot` (``title``, ``legend``, ``drift``).
 
         Returns
         -------
@@ -257,7 +303,7 @@ class SeparationCertificateDisplay:
         ax : matplotlib Axes or None, default=None
             Where to draw.
         **kwargs
-            Passed to :meth:`plot` (``title``, ``legend``).
+            Passed to :meth:`plot` (``title``, ``legend``, ``drift``).
 
         Returns
         -------
