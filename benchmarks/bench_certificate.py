@@ -20,7 +20,9 @@ Checks, each printed with its target:
 - ``stability``: on the simulated recording (benchmarks/_recording.py), and
   with ``--eeg`` on a real 31-channel EEG (alice-ml's ``test_raw.fif``, read
   with MNE), Spearman correlation between each component's predicted
-  interference and its split-half instability (target >= 0.6);
+  interference and its split-half instability (target >= 0.6), the halves
+  the first and second half of the rows and the rows dealt out at random (on
+  the EEG also interleaved 2 s blocks);
 - ``cost``: the certificate against VCRegICA's fit at m=64, n=10^5 (target
   <= 5%), and separation_certificate at m=128, n=10^6 (target <= 10 s).
 
@@ -269,10 +271,15 @@ def _split_half(X, seed, label, block=None):
 
     ``block=None`` splits the rows into their first and second halves; a
     number of rows interleaves the halves in blocks of that many (odd and even
-    blocks), so that a change of the recording over time falls in both."""
+    blocks), so that a change of the recording over time falls in both;
+    ``"random"`` deals the rows out at random (``separation_stability``'s
+    ``split="random"``, as ICASSO resamples rows)."""
     n = X.shape[0]
     if block is None:
         halves = np.arange(n) < n // 2
+    elif block == "random":
+        halves = np.random.default_rng(seed).permutation(n) < n // 2
+        label = f"{label}, rows dealt out at random"
     else:
         halves = (np.arange(n) // block) % 2 == 0
         label = f"{label}, halves interleaved in blocks of {block} rows"
@@ -286,6 +293,36 @@ def _split_half(X, seed, label, block=None):
         f"stability, {label} (halves of {n // 2} rows, "
         f"{first.components_.shape[0]} components): Spearman(predicted "
         f"interference, split-half instability) = {rho:.2f} (target >= 0.6)"
+    )
+    # The user's view: the certificate of the fit on all the rows, and the
+    # instability of that fit's components between their matches in the two
+    # halves' fits. Its drift is the first-order difference between the first
+    # and second half of the rows, so it is printed for that split only.
+    whole = VCRegICA(random_state=seed).fit(X)
+    Y = whole.transform(X)
+    matched = []
+    for part in (first, second):
+        found = match_sources(Y, part.transform(X))
+        matched.append(part.transform(X)[:, found.permutation] * found.signs)
+    a, b = (m - m.mean(axis=0) for m in matched)
+    apart = 1.0 - np.abs((a * b).sum(axis=0) / np.sqrt((a * a).sum(0) * (b * b).sum(0)))
+    cert = whole.certificate_
+    predictions = {"interference": cert.interference}
+    if block is None:
+        predictions["drift"] = cert.drift
+        predictions["interference + drift"] = cert.interference + cert.drift
+    print(
+        "  the fit on all rows, its components' instability between the halves' "
+        "fits: Spearman with "
+        + ", ".join(
+            f"{name} {stats.spearmanr(value, apart).statistic:.2f}"
+            for name, value in predictions.items()
+        )
+        + (
+            f" (median drift_ratio {np.nanmedian(cert.drift_ratio):.1f})"
+            if block is None
+            else ""
+        )
     )
     order = np.argsort(interference)
     print(
@@ -304,7 +341,8 @@ def stability(m, n, seed):
     from _recording import make_recording
 
     X, _, _ = make_recording(m, n, random_state=seed)
-    return _split_half(X, seed, f"simulated recording m={m} n={n}")
+    label = f"simulated recording m={m} n={n}"
+    return _split_half(X, seed, label), _split_half(X, seed, label, "random")
 
 
 def real_stability(seed):
@@ -324,7 +362,10 @@ def real_stability(seed):
     # a stationary recording, and first and second halves also differ by
     # what changed over the two minutes.
     interleaved = _split_half(X, seed, label, block=int(2 * raw.info["sfreq"]))
-    return _split_half(X, seed, label), interleaved
+    # And with the rows dealt out at random: what the certificate predicts,
+    # the instability of two samples of the same recording.
+    dealt = _split_half(X, seed, label, block="random")
+    return _split_half(X, seed, label), interleaved, dealt
 
 
 def cost(seed, repeats=3):
