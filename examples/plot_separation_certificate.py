@@ -14,7 +14,13 @@ any unmixing matrix and says, per component:
   no method can tell apart at this number of samples;
 - whether it is *still dependent* on another component: the separation did
   not finish there (a chi-square independence test of every pair, Holm's
-  correction at level 0.01).
+  correction at level 0.01);
+- its *drift*: how far it would move between fits of the first and second
+  half of the rows, from the one fit (the black ticks of the chart). These
+  rows are stationary, so each tick stands near its bar (below it for the
+  Gaussians, whose pair no method can separate and the drift leaves out); on a
+  recording that changes over time, the components that change stand out
+  above the others.
 
 We mix seven sources: two of Bach & Jordan's density (j) and one of (q)
 (skewed and multimodal, where FastICA's fixed contrast is nearly flat), a
