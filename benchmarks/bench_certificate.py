@@ -22,7 +22,9 @@ Checks, each printed with its target:
   with MNE), Spearman correlation between each component's predicted
   interference and its split-half instability (target >= 0.6), the halves
   the first and second half of the rows and the rows dealt out at random (on
-  the EEG also interleaved 2 s blocks);
+  the EEG also interleaved 2 s blocks); and, for a fit on all the rows, its
+  components' interference and drift against their instability between the
+  halves' fits;
 - ``cost``: the certificate against VCRegICA's fit at m=64, n=10^5 (target
   <= 5%), and separation_certificate at m=128, n=10^6 (target <= 10 s).
 
@@ -302,8 +304,9 @@ def _split_half(X, seed, label, block=None):
     Y = whole.transform(X)
     matched = []
     for part in (first, second):
-        found = match_sources(Y, part.transform(X))
-        matched.append(part.transform(X)[:, found.permutation] * found.signs)
+        components = part.transform(X)
+        found = match_sources(Y, components)
+        matched.append(components[:, found.permutation] * found.signs)
     a, b = (m - m.mean(axis=0) for m in matched)
     apart = 1.0 - np.abs((a * b).sum(axis=0) / np.sqrt((a * a).sum(0) * (b * b).sum(0)))
     cert = whole.certificate_

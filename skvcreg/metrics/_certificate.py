@@ -606,8 +606,9 @@ def separation_stability(
     which is what the certificate predicts. ``"contiguous"`` cuts the rows into
     consecutive blocks (the first and second half of a recording): a component
     is also unstable when the recording changes over time (a source active in
-    one half only, a drifting electrode), which no analysis of a stationary
-    model can predict.
+    one half only, a drifting electrode), which the certificate's
+    ``interference`` does not predict and its ``drift`` estimates to first
+    order.
 
     Parameters
     ----------

@@ -42,9 +42,8 @@ class SeparationCertificateDisplay:
     is read); a tick far above the others marks a component that changes over
     the recording (``drift_ratio`` says how far beyond sampling noise).
     Legible from 2 to 128 components: beyond 32 only every k-th component is
-    labelled. Build it with
-    :meth:`from_certificate` or :meth:`from_estimator`; matplotlib is imported
-    only when plotting.
+    labelled. Build it with :meth:`from_certificate` or
+    :meth:`from_estimator`; matplotlib is imported only when plotting.
 
     Parameters
     ----------
