@@ -230,10 +230,7 @@ def score_information(Y):
     Returns three float64 tensors of shape (m,): ``J``, ``E[phi']`` and
     ``E[phi^2]``.
     """
-    Y = Y.double()
-    Y = Y - Y.mean(dim=1, keepdim=True)
-    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
-    Y = Y / torch.where(scale > 0, scale, 1.0)
+    Y = _unit_rows(Y)
 
     def fits(part, refinement=True):
         """Knots, and the scores with the information's ridge (and the
@@ -265,10 +262,7 @@ def fitted_scores(Y):
     centred and at unit variance, the scores ``phi`` of their entries (both
     (m, r)) and ``E[phi']`` (m,), float64, as the refinement's estimating
     equations use them."""
-    Y = Y.double()
-    Y = Y - Y.mean(dim=1, keepdim=True)
-    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
-    Y = Y / torch.where(scale > 0, scale, 1.0)
+    Y = _unit_rows(Y)
     n_knots, ridge = score_fit_rules(Y.shape[1])
     knots = _knots(Y, n_knots)
     index = _buckets(Y, knots)
@@ -276,6 +270,15 @@ def fitted_scores(Y):
         _bucket_sums(Y, index, n_knots + 1), knots, ridge
     )
     return Y, _scores(Y, knots, slopes, intercepts, index), curvature
+
+
+def _unit_rows(Y):
+    """The rows of ``Y`` (m, r) in float64, centred and at unit variance (a
+    constant row stays zero)."""
+    Y = Y.double()
+    Y = Y - Y.mean(dim=1, keepdim=True)
+    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
+    return Y / torch.where(scale > 0, scale, 1.0)
 
 
 def _held_out_moments(Y, knots, index, fit):
