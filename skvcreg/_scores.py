@@ -13,12 +13,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = [
-    "fisher_information",
-    "fitted_scores",
-    "score_fit_rules",
-    "score_information",
-]
+__all__ = ["fisher_information", "score_fit_rules", "score_information"]
 
 _LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
 # Each source's ridge in its second score fit: the base ridge times
@@ -205,10 +200,11 @@ def fisher_information(Y):
     return score_information(Y)[0]
 
 
-def score_information(Y):
+def score_information(Y, scores=False):
     """The fitted scores of each row of ``Y`` (m, r), at unit variance: the
     estimated Fisher information ``J``, and the held-out moments ``E[phi']``
-    and ``E[phi^2]`` of the refinement's fitted score ``phi``.
+    and ``E[phi^2]`` of the refinement's fitted score ``phi``; with
+    ``scores``, also that score fitted on all the rows.
 
     Each row is centred and scaled to unit variance and its score is fitted by
     score matching on the refinement's quantile-knot ramps (:func:`_fit_scores`,
@@ -228,9 +224,15 @@ def score_information(Y):
     (:func:`skvcreg.metrics.separation_certificate`).
 
     Returns three float64 tensors of shape (m,): ``J``, ``E[phi']`` and
-    ``E[phi^2]``.
+    ``E[phi^2]``; with ``scores``, three more from the same pass over all the
+    rows: the rows centred and at unit variance and the refinement's scores
+    ``phi`` of their entries (both (m, r)), and ``E[phi']`` (m,) on them, as
+    the refinement's estimating equations use them.
     """
-    Y = _unit_rows(Y)
+    Y = Y.double()
+    Y = Y - Y.mean(dim=1, keepdim=True)
+    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
+    Y = Y / torch.where(scale > 0, scale, 1.0)
 
     def fits(part, refinement=True):
         """Knots, and the scores with the information's ridge (and the
@@ -242,7 +244,8 @@ def score_information(Y):
         ridges = (_RIDGE / r, ridge) if refinement else (_RIDGE / r,)
         return knots, [_fit_scores(sums, knots, each) for each in ridges]
 
-    inside = fits(Y, refinement=False)[1][0][2]
+    whole_knots, whole = fits(Y, refinement=scores)
+    inside = whole[0][2]
     information = torch.zeros_like(inside)
     curvature = torch.zeros_like(inside)
     square = torch.zeros_like(inside)
@@ -254,31 +257,12 @@ def score_information(Y):
         k, v = _held_out_moments(second, knots, index, refinement_fit)
         curvature += 0.5 * k
         square += 0.5 * v
-    return (0.5 * (inside + information)).clamp(min=1.0), curvature, square
-
-
-def fitted_scores(Y):
-    """The refinement's score fit on all the rows of ``Y`` (m, r): the rows
-    centred and at unit variance, the scores ``phi`` of their entries (both
-    (m, r)) and ``E[phi']`` (m,), float64, as the refinement's estimating
-    equations use them."""
-    Y = _unit_rows(Y)
-    n_knots, ridge = score_fit_rules(Y.shape[1])
-    knots = _knots(Y, n_knots)
-    index = _buckets(Y, knots)
-    slopes, intercepts, curvature = _fit_scores(
-        _bucket_sums(Y, index, n_knots + 1), knots, ridge
-    )
-    return Y, _scores(Y, knots, slopes, intercepts, index), curvature
-
-
-def _unit_rows(Y):
-    """The rows of ``Y`` (m, r) in float64, centred and at unit variance (a
-    constant row stays zero)."""
-    Y = Y.double()
-    Y = Y - Y.mean(dim=1, keepdim=True)
-    scale = Y.square().mean(dim=1, keepdim=True).sqrt()
-    return Y / torch.where(scale > 0, scale, 1.0)
+    information = (0.5 * (inside + information)).clamp(min=1.0)
+    if not scores:
+        return information, curvature, square
+    slopes, intercepts, refinement_curvature = whole[1]
+    phi = _scores(Y, whole_knots, slopes, intercepts)
+    return information, curvature, square, Y, phi, refinement_curvature
 
 
 def _held_out_moments(Y, knots, index, fit):

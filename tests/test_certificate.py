@@ -501,16 +501,32 @@ def test_display_from_estimator_and_errors():
 
 
 def test_drift_is_the_difference_of_the_halves_newton_steps():
-    # The drift against a direct computation: the scores fitted on all the
-    # rows, each half's 2x2 Newton steps solved one pair at a time.
-    from skvcreg._scores import fitted_scores
+    # The drift against a direct computation: the refinement's score fit on
+    # all the rows (its own pieces, with its knot and ridge rules), each
+    # half's 2x2 Newton steps solved one pair at a time.
+    from skvcreg._scores import (
+        _bucket_sums,
+        _buckets,
+        _fit_scores,
+        _knots,
+        _scores,
+        score_fit_rules,
+    )
 
     X, _, A = make_ica_mixture(["b", "c", "k", "d"], n_samples=3000, random_state=2)
     W = np.linalg.inv(A) @ _rotation_4(0.05)
     cert = separation_certificate(X, W, test=False)
     Y = W @ (X - X.mean(axis=0)).T
-    Z, phi, k = (t.numpy() for t in fitted_scores(torch.from_numpy(Y)))
-    k = np.maximum(k, 1.0)
+    Y -= Y.mean(axis=1, keepdims=True)
+    Z = torch.from_numpy(Y / np.sqrt((Y**2).mean(axis=1, keepdims=True)))
+    n_knots, ridge = score_fit_rules(3000)
+    knots = _knots(Z, n_knots)
+    index = _buckets(Z, knots)
+    slopes, intercepts, k = _fit_scores(
+        _bucket_sums(Z, index, n_knots + 1), knots, ridge
+    )
+    phi = _scores(Z, knots, slopes, intercepts, index).numpy()
+    Z, k = Z.numpy(), np.maximum(k.numpy(), 1.0)
     steps = []
     for part in (slice(None, 1500), slice(1500, None)):
         E = np.zeros((4, 4))

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import (
 )
 
 from .._data import validate_metric_rows
-from .._scores import fisher_information, fitted_scores, score_information
+from .._scores import fisher_information, score_information
 from ._amari import match_sources
 from ._engine import single_threaded, subsample_rows
 from ._independence_tests import adjust_pairwise
@@ -242,13 +242,12 @@ def _gain_variance(curvature, square, n):
     return variance
 
 
-def _drift(Y, non_identifiable):
-    """``drift`` and ``drift_ratio`` of :class:`SeparationCertificate` for the
-    components ``Y`` (m, r), its columns the rows read in their order: the
-    first-order difference of the fits of the first and second half of them,
-    from one score fit on all of them."""
-    with single_threaded(blas=False):
-        Z, phi, curvature = (t.numpy() for t in fitted_scores(torch.from_numpy(Y)))
+def _drift(Z, phi, curvature, non_identifiable):
+    """``drift`` and ``drift_ratio`` of :class:`SeparationCertificate` from the
+    components ``Z`` (m, r) at unit variance, its columns the rows read in
+    their order, the refinement's scores ``phi`` fitted on all of them and
+    their ``E[phi']``: the first-order difference of the fits of the first and
+    second half of the rows."""
     k = np.maximum(curvature, 1.0)
     # The variance of each half's step is that of these scores' own
     # estimate (their in-sample moments): the held-out moments of the gain's
@@ -520,8 +519,8 @@ def certify_rows(
         )
     Y = _components(sample, unmixing)
     with single_threaded(blas=False):  # short torch passes over small arrays
-        J, curvature, square = (
-            t.numpy() for t in score_information(torch.from_numpy(Y))
+        J, curvature, square, Z, phi, fitted_curvature = (
+            t.numpy() for t in score_information(torch.from_numpy(Y), scores=True)
         )
     variance = _gain_variance(curvature, square, n)
     gain_sd = np.sqrt(variance)
@@ -547,7 +546,7 @@ def certify_rows(
     np.fill_diagonal(gaussian_pair, False)
     non_identifiable = (weak[:, None] & weak[None, :]) | gaussian_pair
     np.fill_diagonal(non_identifiable, False)
-    drift, drift_ratio = _drift(Y, non_identifiable)
+    drift, drift_ratio = _drift(Z, phi, fitted_curvature, non_identifiable)
     with np.errstate(divide="ignore"):
         drift_db = 10.0 * np.log10(drift)
     pvalues = dependent = None
