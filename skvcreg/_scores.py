@@ -3,19 +3,23 @@ certificate: score matching of a source's score ``phi = -p'/p`` on ramps at
 evenly spaced quantile knots, and the Fisher information it implies.
 
 A fitted score is piecewise linear between its knots, so it is evaluated by
-locating each value among the knots (one division: the knots are evenly
-spaced) and the score-matching moments are per-interval sums of ``1, y, y^2``.
+locating each value among the knots (two divisions: the knots are evenly
+spaced in ``y / (c + |y|)``) and the score-matching
+moments are per-interval sums of ``1, y, y^2``.
 """
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 __all__ = ["fisher_information", "score_fit_rules", "score_information"]
 
-_LOW, _HIGH = 0.02, 0.98  # quantile levels of the first and last knots
+# Quantile levels of the first and last knots: far into the tails, where a
+# recording's artefacts put a component's largest values.
+_LOW, _HIGH = 0.0005, 0.9995
 # Each source's ridge in its second score fit: the base ridge times
 # _RIDGE_GAIN / (E[phi'] - 1) of the first, within _RIDGE_RANGE times the base.
 _RIDGE_GAIN = 0.1
@@ -42,12 +46,38 @@ def score_fit_rules(r):
     return n_knots, _RIDGE / math.sqrt(r * min(r, _RIDGE_ROWS))
 
 
-def _knots(Y, n_knots):
-    """``n_knots`` evenly spaced knots per row of ``Y`` (m, n) from its 2% to its
-    98% quantile, shape (m, K).
+class Knots(NamedTuple):
+    """The knots of each row's score, evenly spaced in the coordinate ``u =
+    y / (scale + |y|)``: ``values`` (m, K) float64 in ``y``, and per row (m, 1)
+    the ``scale``, the first knot's ``low`` and the ``step`` in ``u``."""
 
-    Even spacing lets :func:`_buckets` locate a value with one division
-    instead of a binary search, the most expensive operation of a step.
+    values: torch.Tensor
+    scale: torch.Tensor
+    low: torch.Tensor
+    step: torch.Tensor
+
+
+def _coordinate(Y, scale):
+    """``y / (scale + |y|)`` of each entry of ``Y`` (m, n), in its dtype;
+    ``scale`` (m, 1). Only correctly rounded operations: the same value on any
+    number of threads and any vector width, as a transcendental function
+    would not give, and a bucket must not change with them."""
+    return Y / Y.abs().add_(scale.to(Y.dtype))
+
+
+def _knots(Y, n_knots):
+    """``n_knots`` knots per row of ``Y`` (m, n) from its 0.05% to its 99.95%
+    quantile, evenly spaced in ``u = y / (c + |y|)`` with ``c`` the row's
+    interquartile range over 1.349 (its standard deviation if it is a
+    Gaussian's): about evenly spaced over the bulk of the values, ever wider
+    apart in the tails. A heavy-tailed component (an artefact of a recording, with an
+    excess kurtosis in the hundreds) gets knots where its large values are,
+    whose score evenly spaced knots between nearer quantiles extrapolated with
+    the slope of the bulk.
+
+    The spacing in ``u`` lets :func:`_buckets` locate a value with two
+    divisions instead of a binary search, the most expensive operation of a
+    step.
     """
     Y = Y[:, :: max(1, Y.shape[1] // 100_000)].double()
     # torch.quantile's linear interpolation, from one sort; on the CPU numpy's
@@ -57,27 +87,36 @@ def _knots(Y, n_knots):
     else:
         ordered = Y.sort(dim=1).values
     last = Y.shape[1] - 1
-    ends = []
-    for level in (_LOW, _HIGH):
+
+    def quantile(level):
         position = level * last
         below = int(position)
-        ends.append(
-            torch.lerp(
-                ordered[:, below], ordered[:, min(below + 1, last)], position - below
-            )
-        )
-    low, high = ends
+        return torch.lerp(
+            ordered[:, below], ordered[:, min(below + 1, last)], position - below
+        )[:, None]
+
+    low, high = quantile(_LOW), quantile(_HIGH)
+    scale = (quantile(0.75) - quantile(0.25)) / 1.349
+    # Most values equal (a discrete or mostly constant row): the spread of the
+    # knots' range instead, and a positive scale in every case.
+    scale = torch.where(scale > 0, scale, (high - low) / 4)
+    scale = scale.clamp(min=torch.finfo(torch.float64).tiny)
+    u_low, u_high = _coordinate(low, scale), _coordinate(high, scale)
     fraction = torch.linspace(0.0, 1.0, n_knots, dtype=Y.dtype, device=Y.device)
-    return torch.addcmul(low[:, None], (high - low)[:, None], fraction)
+    u = torch.addcmul(u_low, u_high - u_low, fraction)
+    values = u * scale / (1 - u.abs())
+    step = (u_high - u_low) / (n_knots - 1)
+    return Knots(values, scale, u_low, step)
 
 
 def _buckets(Y, knots):
     """Index of the knot interval of each entry of ``Y`` (m, n), same shape: the
-    number of the row's (evenly spaced) knots strictly below the value."""
-    n_knots = knots.shape[1]
-    low = knots[:, :1].to(Y.dtype)
-    step = ((knots[:, -1:] - knots[:, :1]) / (n_knots - 1)).to(Y.dtype)
-    return torch.ceil((Y - low) / step).clamp_(0, n_knots).long()
+    number of the row's knots below the value (up to rounding for a value
+    within a few ulps of a knot, where the score's pieces meet)."""
+    n_knots = knots.values.shape[1]
+    u = _coordinate(Y, knots.scale)
+    low, step = knots.low.to(Y.dtype), knots.step.to(Y.dtype)
+    return u.sub_(low).div_(step).ceil_().clamp_(0, n_knots).long()
 
 
 def _bucket_sums(Y, index, size):
@@ -124,12 +163,12 @@ def _basis_moments(sums, knots):
     ``alpha alpha' t_2 + (alpha beta' + beta alpha') t_1 + beta beta' t_0`` with
     ``t_p`` the sum of ``y^p`` above the larger threshold (a tail sum of the
     per-interval sums), and the sum of a derivative is ``alpha t_0`` above its
-    own threshold.
+    own threshold. ``knots``: a :class:`Knots`.
     """
-    m, size = knots.shape
+    m, size = knots.values.shape
     tails = sums.flip(1).cumsum(1).flip(1)  # index 0: all rows; 1 + k: above k
     tail, pairs, alpha = _basis_layout(size, sums.device)
-    beta = torch.nn.functional.pad(-knots, (1, 1), value=1.0)
+    beta = torch.nn.functional.pad(-knots.values, (1, 1), value=1.0)
     beta[:, 0] = 0.0
     coef = torch.stack((beta, alpha.expand_as(beta)), dim=-1)  # (m, K + 2, 2)
     products = coef[:, :, None, :, None] * coef[:, None, :, None, :]
@@ -168,7 +207,7 @@ def _fit_scores(sums, knots, ridge):
     coef = solve(_source_ridge(ridge, (target * coef).sum(dim=1)))
     ramp = torch.nn.functional.pad(coef[:, 1:-1], (1, 0))  # no ramp below k_1
     slopes = coef[:, :1] + ramp.cumsum(1)
-    knot = torch.nn.functional.pad(knots, (1, 0))
+    knot = torch.nn.functional.pad(knots.values, (1, 0))
     intercepts = coef[:, -1:] - (ramp * knot).cumsum(1)
     return slopes, intercepts, (target * coef).sum(dim=1)
 

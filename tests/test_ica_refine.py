@@ -28,7 +28,7 @@ def _ramp_basis(Y, knots):
     """``[y, max(0, y - k_1), ..., max(0, y - k_K), 1]`` of each row of ``Y``
     (m, n), written out: shape (m, n, K + 2)."""
     y = Y[:, :, None]
-    ramps = (y - knots[:, None, :]).clamp(min=0)
+    ramps = (y - knots.values[:, None, :]).clamp(min=0)
     return torch.cat((y, ramps, torch.ones_like(y)), dim=-1)
 
 
@@ -40,13 +40,30 @@ def _skewed(seed=0, n=1003, m=3):
 def test_buckets_count_the_knots_below_each_value():
     Y = _skewed()
     knots = _knots(Y, 20)
-    expected = (Y[:, :, None] > knots[:, None, :]).sum(dim=-1)
+    expected = (Y[:, :, None] > knots.values[:, None, :]).sum(dim=-1)
     assert torch.equal(_buckets(Y, knots), expected)
-    # Evenly spaced, from the 2% to the 98% quantile of each row.
-    steps = knots.diff(dim=1)
-    assert_allclose(steps, steps[:, :1].expand_as(steps), rtol=1e-10)
-    q = np.quantile(Y.numpy(), [0.02, 0.98], axis=1).T
-    assert_allclose(knots[:, [0, -1]].numpy(), q, rtol=1e-10)
+    # From the 0.05% to the 99.95% quantile of each row, evenly spaced in
+    # y / (c + |y|), c the interquartile range over 1.349.
+    q = np.quantile(Y.numpy(), [0.0005, 0.25, 0.75, 0.9995], axis=1)
+    assert_allclose(knots.values[:, [0, -1]].numpy(), q[[0, -1]].T, rtol=1e-10)
+    c = (q[2] - q[1]) / 1.349
+    y = knots.values.numpy()
+    steps = np.diff(y / (c[:, None] + np.abs(y)), axis=1)
+    assert_allclose(steps, steps[:, :1] * np.ones_like(steps), rtol=1e-9)
+    # Ever wider apart in the tails: the outer intervals are wider than the inner.
+    widths = knots.values.diff(dim=1)
+    assert (widths[:, 0] > 3 * widths[:, 9]).all()
+
+
+def test_buckets_of_a_mostly_constant_row():
+    # Three quarters of the values equal: the interquartile range is zero and
+    # the knots' range sets the scale instead; every value gets its interval.
+    Y = torch.zeros(1, 1000, dtype=torch.float64)
+    Y[0, 750:] = torch.linspace(1.0, 3.0, 250, dtype=torch.float64)
+    knots = _knots(Y, 20)
+    assert torch.isfinite(knots.values).all() and (knots.scale > 0).all()
+    expected = (Y[:, :, None] > knots.values[:, None, :]).sum(dim=-1)
+    assert torch.equal(_buckets(Y, knots), expected)
 
 
 def test_basis_moments_from_interval_sums_match_the_explicit_basis():
@@ -107,16 +124,17 @@ def _laplace_error(M, K, A, columns):
 
 def test_steps_between_gaussian_components_stop_at_their_sampling_error():
     # Any rotation of the three Gaussian sources solves the equations: their
-    # steps follow the scores' noise and stay above a tight tol, while each is
-    # far below its (infinite) sampling error. With the sampling rule the
-    # refinement stops, having separated the two Laplace sources as well.
+    # steps follow the scores' noise and stay above a tight tol for many steps
+    # (or all of them), while each is far below its (infinite) sampling error.
+    # With the sampling rule the refinement stops in half the steps or fewer,
+    # having separated the two Laplace sources as well.
     densities = ["laplace"] * 2 + ["gaussian"] * 3
     X, _, A = make_ica_mixture(densities, 20000, random_state=0)
     Z, K = _white(X)
-    tight, info = refine_unmixing(Z.float(), tol=7e-4, max_iter=20)
-    assert not info["converged"]
+    tight, slow = refine_unmixing(Z.float(), tol=7e-4, max_iter=20)
+    assert slow["n_iter"] >= 15
     M, info = refine_unmixing(Z.float(), tol=7e-4, sampling_tol=0.5, max_iter=20)
-    assert info["converged"] and info["n_iter"] <= 10
+    assert info["converged"] and 2 * info["n_iter"] <= slow["n_iter"]
     errors = [_laplace_error(W, K, A, (0, 1)) for W in (tight, M)]
     assert errors[1] < 1.1 * errors[0]
 
@@ -254,7 +272,7 @@ def test_extrapolation_shortens_linear_convergence_to_the_same_solution(monkeypa
     monkeypatch.setattr(_refine, "_MAX_JUMP", 1.0)  # plain steps only
     plain, plain_info = refine()
     assert info["converged"] and plain_info["converged"]
-    assert info["n_iter"] < plain_info["n_iter"] / 2
+    assert info["n_iter"] < 0.6 * plain_info["n_iter"]
     assert_allclose(M, plain, atol=2e-3)
 
 

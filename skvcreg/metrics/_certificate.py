@@ -197,9 +197,9 @@ def _sample_rows(rows, n_rows, random_state):
 
 
 def _components(sample, unmixing):
-    """Components of the sampled rows, (n_components, rows), centred. The score
-    fit places knots between the 2% and 98% quantiles of each half of the rows
-    (even, odd), so these must differ."""
+    """Components of the sampled rows, (n_components, rows), centred. A score
+    fit needs each half of the rows (even, odd) spread over more than a few
+    values: their 2% and 98% quantiles must differ."""
     Y = unmixing @ (sample - sample.mean(axis=0)).T
     spread = [
         np.ptp(np.quantile(half, [0.02, 0.98], axis=1), axis=0)
