@@ -44,7 +44,9 @@ class _Factors:
         self.x = self.grams.scaled()  # (d, n)
         d, n = self.x.shape
         self.max_rank = min(max_rank, n)
-        self.G = np.empty((d, min(64, self.max_rank), n))
+        # Zeros, not empty: a step over a few features leaves the others'
+        # column unwritten, and a later step over all reads it.
+        self.G = np.zeros((d, min(64, self.max_rank), n))
         self.used = np.zeros((d, self.G.shape[1]), dtype=bool)
         self.width = 0
         self.diag = np.ones((d, n))
@@ -61,7 +63,7 @@ class _Factors:
 
     def _grow(self):
         d, size, n = self.G.shape
-        G = np.empty((d, min(2 * size, d * self.max_rank), n))
+        G = np.zeros((d, min(2 * size, d * self.max_rank), n))
         G[:, :size] = self.G
         used = np.zeros(G.shape[:2], dtype=bool)
         used[:, :size] = self.used
