@@ -1,11 +1,11 @@
 """Score estimation shared by VCRegICA's refinement and the separation
 certificate: score matching of a source's score ``phi = -p'/p`` on ramps at
-evenly spaced quantile knots, and the Fisher information it implies.
+knots from the extreme quantiles, and the Fisher information it implies.
 
 A fitted score is piecewise linear between its knots, so it is evaluated by
 locating each value among the knots (two divisions: the knots are evenly
-spaced in ``y / (c + |y|)``) and the score-matching
-moments are per-interval sums of ``1, y, y^2``.
+spaced in ``y / (c + |y|)``) and the score-matching moments are per-interval
+sums of ``1, y, y^2``.
 """
 
 import functools
@@ -59,9 +59,9 @@ class Knots(NamedTuple):
 
 def _coordinate(Y, scale):
     """``y / (scale + |y|)`` of each entry of ``Y`` (m, n), in its dtype;
-    ``scale`` (m, 1). Only correctly rounded operations: the same value on any
-    number of threads and any vector width, as a transcendental function
-    would not give, and a bucket must not change with them."""
+    ``scale`` (m, 1). Only correctly rounded operations, so that the value, and
+    with it a value's bucket, is the same on any number of threads and any
+    vector width (a transcendental function's is not)."""
     return Y / Y.abs().add_(scale.to(Y.dtype))
 
 
@@ -70,10 +70,10 @@ def _knots(Y, n_knots):
     quantile, evenly spaced in ``u = y / (c + |y|)`` with ``c`` the row's
     interquartile range over 1.349 (its standard deviation if it is a
     Gaussian's): about evenly spaced over the bulk of the values, ever wider
-    apart in the tails. A heavy-tailed component (an artefact of a recording, with an
-    excess kurtosis in the hundreds) gets knots where its large values are,
-    whose score evenly spaced knots between nearer quantiles extrapolated with
-    the slope of the bulk.
+    apart in the tails. A heavy-tailed component (a recording's artefact, with
+    an excess kurtosis in the hundreds) gets knots where its large values are;
+    on knots evenly spaced between nearer quantiles its score there was the
+    bulk's slope extrapolated.
 
     The spacing in ``u`` lets :func:`_buckets` locate a value with two
     divisions instead of a binary search, the most expensive operation of a
