@@ -274,22 +274,24 @@ def score_information(Y, scores=False):
     Y = Y / torch.where(scale > 0, scale, 1.0)
 
     def fits(part, refinement=True):
-        """Knots, and the scores with the information's ridge (and the
-        refinement's), from one pass of bucket sums."""
+        """Knots, the rows' intervals among them, and the scores with the
+        information's ridge (and the refinement's), from one pass of bucket
+        sums."""
         r = part.shape[1]
         n_knots, ridge = score_fit_rules(r)
         knots = _knots(part, n_knots)
-        sums = _bucket_sums(part, _buckets(part, knots), n_knots + 1)
+        index = _buckets(part, knots)
+        sums = _bucket_sums(part, index, n_knots + 1)
         ridges = (_RIDGE / r, ridge) if refinement else (_RIDGE / r,)
-        return knots, [_fit_scores(sums, knots, each) for each in ridges]
+        return knots, index, [_fit_scores(sums, knots, each) for each in ridges]
 
-    whole_knots, whole = fits(Y, refinement=scores)
+    whole_knots, whole_index, whole = fits(Y, refinement=scores)
     inside = whole[0][2]
     information = torch.zeros_like(inside)
     curvature = torch.zeros_like(inside)
     square = torch.zeros_like(inside)
     for first, second in ((Y[:, ::2], Y[:, 1::2]), (Y[:, 1::2], Y[:, ::2])):
-        knots, (information_fit, refinement_fit) = fits(first)
+        knots, _, (information_fit, refinement_fit) = fits(first)
         index = _buckets(second, knots)
         k, v = _held_out_moments(second, knots, index, information_fit)
         information += 0.5 * (2.0 * k - v)
@@ -300,7 +302,7 @@ def score_information(Y, scores=False):
     if not scores:
         return information, curvature, square
     slopes, intercepts, refinement_curvature = whole[1]
-    phi = _scores(Y, whole_knots, slopes, intercepts)
+    phi = _scores(Y, whole_knots, slopes, intercepts, whole_index)
     return information, curvature, square, Y, phi, refinement_curvature
 
 

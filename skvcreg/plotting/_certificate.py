@@ -10,6 +10,13 @@ from ..metrics import SeparationCertificate, separation_certificate
 # infinite (two Gaussians: drawn to the top of the axes).
 _COLOURS = {"ok": "#4c72b0", "non_identifiable": "#dd8452", "dependent": "#c44e52"}
 _INFINITE_HATCH = "//"
+# The drift ticks, on the chart and in its legend.
+_DRIFT_STYLE = {
+    "linestyle": "none",
+    "marker": "_",
+    "markeredgewidth": 2.0,
+    "color": "black",
+}
 _BAR_INCHES = 0.28  # width per bar of a new figure, between the two bounds
 _WIDTH_INCHES = (4.0, 12.0)
 _MAX_LABELS = 32  # beyond this many components, every k-th tick is labelled
@@ -180,11 +187,8 @@ class SeparationCertificateDisplay:
             (self.drift_,) = ax.plot(
                 np.flatnonzero(marked),
                 drift_db[marked],
-                linestyle="none",
-                marker="_",
                 markersize=min(12.0, 400.0 / m),
-                markeredgewidth=2.0,
-                color="black",
+                **_DRIFT_STYLE,
             )
         ax.set_ylim(bottom, top)
         step = max(1, int(np.ceil(m / _MAX_LABELS)))
@@ -230,12 +234,9 @@ class SeparationCertificateDisplay:
                 Line2D(
                     [],
                     [],
-                    linestyle="none",
-                    marker="_",
                     markersize=10.0,
-                    markeredgewidth=2.0,
-                    color="black",
                     label="drift (first vs second half)",
+                    **_DRIFT_STYLE,
                 )
             )
         ax.legend(
