@@ -423,7 +423,7 @@ def _row_log_likelihoods(rows, mean, U):
     row's own (Vasicek's estimate, a window of ``sqrt(r)`` ranks), so that two
     unmixings are compared on the same rows without a model of the densities.
     The components are computed a few at a time (float32 products, float64
-    spacings): the memory is the rows' and a few columns'.
+    spacings): the memory is the rows' and a few components'.
     """
     centred = centred_rows(rows, mean)
     r, m = centred.shape[0], U.shape[0]
@@ -434,15 +434,24 @@ def _row_log_likelihoods(rows, mean, U):
     jacobian = torch.linalg.slogdet(U)[1]
     step = max(1, _LIKELIHOOD_ENTRIES // r)
     for start in range(0, m, step):
-        Y = (centred @ U[start : start + step].T.float()).double()
-        scale = Y.std(dim=0)
+        Y = (U[start : start + step].float() @ centred.T).double()  # components in rows
+        scale = Y.std(dim=1, keepdim=True)
         jacobian = jacobian - torch.log(scale).sum()
-        ordered, order = (Y / scale).sort(dim=0)
-        spread = (ordered[above] - ordered[below]).clamp(min=1e-300)
+        ordered, order = _sort_rows(Y / scale)
+        spread = (ordered[:, above] - ordered[:, below]).clamp(min=1e-300)
         log_density = torch.empty_like(Y)
-        log_density.scatter_(0, order, -torch.log(r / (2 * window) * spread))
-        total += log_density.sum(dim=1)
+        log_density.scatter_(1, order, -torch.log(r / (2 * window) * spread))
+        total += log_density.sum(dim=0)
     return jacobian + total
+
+
+def _sort_rows(Y):
+    """Each row of ``Y`` sorted, and the order of its entries: numpy's sort on
+    the CPU, several times faster than torch's there (benchmarks page)."""
+    if Y.device.type != "cpu":
+        return Y.sort(dim=1)
+    order = torch.from_numpy(np.argsort(Y.numpy(), axis=1))
+    return Y.gather(1, order), order
 
 
 def _likelihood_fell(before, after):
