@@ -138,18 +138,16 @@ def _basis_layout(size, device):
     """Constant index arrays of :func:`_basis_moments` for ``size`` knots.
 
     ``tail`` (K + 2,): the threshold of each basis function as an index into
-    the tail sums (0, all rows, for ``y`` and the constant); ``pairs`` (K + 2,
-    K + 2, 2, 2): for two basis functions and powers ``p, q`` of ``y`` in
-    their coefficients, the flat index of ``t_{p + q}`` above the larger
-    threshold; ``alpha`` (K + 2,): the slopes.
+    the tail sums (0, all rows, for ``y`` and the constant); ``upper`` (K + 2,
+    K + 2): for two basis functions, the index of the larger threshold;
+    ``alpha`` (K + 2,): the slopes.
     """
     tail = torch.arange(size + 2)
     tail[-1] = 0
     upper = torch.maximum(tail[:, None], tail[None, :])
-    pairs = 3 * upper[:, :, None, None] + torch.tensor([[0, 1], [1, 2]])
     alpha = torch.ones(size + 2, dtype=torch.float64)
     alpha[-1] = 0.0
-    return tail.to(device), pairs.to(device), alpha.to(device)
+    return tail.to(device), upper.to(device), alpha.to(device)
 
 
 def _basis_moments(sums, knots):
@@ -167,12 +165,16 @@ def _basis_moments(sums, knots):
     """
     m, size = knots.values.shape
     tails = sums.flip(1).cumsum(1).flip(1)  # index 0: all rows; 1 + k: above k
-    tail, pairs, alpha = _basis_layout(size, sums.device)
+    tail, upper, alpha = _basis_layout(size, sums.device)
     beta = torch.nn.functional.pad(-knots.values, (1, 1), value=1.0)
     beta[:, 0] = 0.0
-    coef = torch.stack((beta, alpha.expand_as(beta)), dim=-1)  # (m, K + 2, 2)
-    products = coef[:, :, None, :, None] * coef[:, None, :, None, :]
-    gram = (products * tails.reshape(m, -1)[:, pairs]).sum(dim=(-2, -1))
+    t0, t1, t2 = (tails[:, upper, p] for p in range(3))  # each (m, K + 2, K + 2)
+    mixed = beta[:, :, None] * alpha  # alpha' beta, beside alpha beta'
+    gram = (
+        t2.mul_(alpha[:, None] * alpha)
+        .addcmul_(mixed + mixed.transpose(1, 2), t1)
+        .addcmul_(beta[:, :, None] * beta[:, None, :], t0)
+    )
     count = tails[:, :1, 0]
     return gram / count[..., None], alpha * tails[:, tail, 0] / count
 
