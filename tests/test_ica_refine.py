@@ -9,6 +9,7 @@ from skvcreg._ica._refine import (
     _extrapolation,
     _newton_step,
     _sampling_error,
+    _scale_and_correlation,
     _score_covariance,
     refine_unmixing,
 )
@@ -347,3 +348,15 @@ def test_knots_in_the_tails_fit_an_artefacts_score(seed):
     even = Knots(u * scale / (1 - u.abs()), scale, low, (high - low) / (n_knots - 1))
     for new, old in zip(errors(_knots(Y, n_knots)), errors(even), strict=True):
         assert new < 0.6 * old
+
+
+def test_scale_is_over_every_row_and_the_collapse_correlation_within_a_few_hundredths():
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((3, 20_000))
+    Y[2] = 0.8 * Y[0] + 0.6 * Y[2]  # correlation 0.8 with the first row
+    Y *= np.array([[1.0], [2.0], [0.5]])
+    scale, correlation = _scale_and_correlation(torch.from_numpy(Y).float())
+    rms = np.sqrt(np.square(Y.astype(np.float32).astype(np.float64)).mean(axis=1))
+    assert_allclose(scale.numpy(), rms, rtol=1e-12)
+    assert abs(correlation - np.corrcoef(Y)[0, 2]) < 0.05
+    assert correlation > _refine._COLLAPSE

@@ -41,6 +41,7 @@ __all__ = ["centred_rows", "refine_unmixing"]
 
 _CHUNK_ROWS = 32_768  # rows per chunk of the O(n m^2) passes
 _COLLAPSE = 0.5  # correlation of two components that undoes the last step
+_COLLAPSE_ROWS = 2048  # rows on which that correlation is measured
 _REPLACE = 0.05  # step size below which the knots are placed again, once
 # Steps nearly parallel to the last (cosine above _ALIGNED) and shorter by a
 # ratio in _RATIO converge linearly (the 2x2 blocks leave out the coupling
@@ -92,12 +93,16 @@ def _scale(X, center, M):
 
 
 def _scale_and_correlation(Y):
-    """Root mean square of each row of ``Y`` (m, r) and the largest absolute
-    correlation between two rows."""
-    Y = Y.double()
-    C = Y @ Y.T / Y.shape[1]
-    scale = C.diagonal().sqrt()
-    correlation = (C / scale[:, None] / scale).fill_diagonal_(0.0)
+    """Root mean square of each row of ``Y`` (m, r), float64, and the largest
+    absolute correlation between two rows, from every k-th column (at most
+    :data:`_COLLAPSE_ROWS`): it only tells a collapse, a correlation beyond
+    :data:`_COLLAPSE`, which that many rows place within a few hundredths."""
+    r = Y.shape[1]
+    scale = torch.linalg.vector_norm(Y, dim=1, dtype=torch.float64) / math.sqrt(r)
+    some = Y[:, :: -(-r // _COLLAPSE_ROWS)].double()
+    C = some @ some.T
+    norm = C.diagonal().sqrt()
+    correlation = (C / norm[:, None] / norm).fill_diagonal_(0.0)
     return scale, float(correlation.abs().max())
 
 
