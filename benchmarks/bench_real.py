@@ -89,9 +89,14 @@ to the figures)::
         --methods AMICA,VCRegICA-from-AMICA --seed S
 
 The last (VCRegICA started from AMICA's unmixing) shows whether VCRegICA's fit
-keeps AMICA's solution; ``VCRegICA-white`` starts it from the whitening. How much
-one method's result moves with its own random state on one draw of the injected
-sources::
+keeps AMICA's solution; ``VCRegICA-white`` starts it from the whitening. The fit
+time against Picard, the median of five fits of the whole recording each::
+
+    python benchmarks/bench_real.py --recording alice --methods VCRegICA,Picard \
+        --repeat 5 --seed S
+
+How much one method's result moves with its own random state on one draw of the
+injected sources::
 
     for R in 0 1 2 3 4 5 6 7; do
         python benchmarks/bench_real.py --recording alice --methods VCRegICA \

@@ -169,7 +169,7 @@ def _basis_moments(sums, knots):
     beta = torch.nn.functional.pad(-knots.values, (1, 1), value=1.0)
     beta[:, 0] = 0.0
     t0, t1, t2 = (tails[:, upper, p] for p in range(3))  # each (m, K + 2, K + 2)
-    mixed = beta[:, :, None] * alpha  # alpha' beta, beside alpha beta'
+    mixed = beta[:, :, None] * alpha  # beta_i alpha_j; plus its transpose: t_1's
     gram = (
         t2.mul_(alpha[:, None] * alpha)
         .addcmul_(mixed + mixed.transpose(1, 2), t1)
