@@ -65,6 +65,18 @@ def _coordinate(Y, scale):
     return Y / Y.abs().add_(scale.to(Y.dtype))
 
 
+def sort_rows(Y, order=False):
+    """Each row of ``Y`` (m, n) sorted, and with ``order`` also the order of its
+    entries (as ``Tensor.sort``): numpy's sort on the CPU, which torch's is many
+    times slower than (benchmarks page)."""
+    if Y.device.type != "cpu":
+        return Y.sort(dim=1) if order else Y.sort(dim=1).values
+    if not order:
+        return torch.from_numpy(np.sort(Y.numpy(), axis=1))
+    index = torch.from_numpy(np.argsort(Y.numpy(), axis=1))
+    return Y.gather(1, index), index
+
+
 def _knots(Y, n_knots):
     """``n_knots`` knots per row of ``Y`` (m, n) from its 0.05% to its 99.95%
     quantile, evenly spaced in ``u = y / (c + |y|)`` with ``c`` the row's
@@ -80,12 +92,7 @@ def _knots(Y, n_knots):
     step.
     """
     Y = Y[:, :: max(1, Y.shape[1] // 100_000)].double()
-    # torch.quantile's linear interpolation, from one sort; on the CPU numpy's
-    # sort, which torch's is many times slower than (benchmarks page).
-    if Y.device.type == "cpu":
-        ordered = torch.from_numpy(np.sort(Y.numpy(), axis=1))
-    else:
-        ordered = Y.sort(dim=1).values
+    ordered = sort_rows(Y)  # torch.quantile's linear interpolation, from one sort
     last = Y.shape[1] - 1
 
     def quantile(level):

@@ -38,6 +38,7 @@ from sklearn.decomposition import fastica
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import hold_rows
+from .._scores import sort_rows
 from .._threads import settle_thread_count, single_threaded
 from ..projectors import SeparableRandomProjector
 from ._refine import centred_rows, refine_unmixing
@@ -437,21 +438,12 @@ def _row_log_likelihoods(rows, mean, U):
         Y = (U[start : start + step].float() @ centred.T).double()  # components in rows
         scale = Y.std(dim=1, keepdim=True)
         jacobian = jacobian - torch.log(scale).sum()
-        ordered, order = _sort_rows(Y / scale)
+        ordered, order = sort_rows(Y / scale, order=True)
         spread = (ordered[:, above] - ordered[:, below]).clamp(min=1e-300)
         log_density = torch.empty_like(Y)
         log_density.scatter_(1, order, -torch.log(r / (2 * window) * spread))
         total += log_density.sum(dim=0)
     return jacobian + total
-
-
-def _sort_rows(Y):
-    """Each row of ``Y`` sorted, and the order of its entries: numpy's sort on
-    the CPU, several times faster than torch's there (benchmarks page)."""
-    if Y.device.type != "cpu":
-        return Y.sort(dim=1)
-    order = torch.from_numpy(np.argsort(Y.numpy(), axis=1))
-    return Y.gather(1, order), order
 
 
 def _likelihood_fell(before, after):
