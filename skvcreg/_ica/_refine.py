@@ -36,6 +36,7 @@ from .._scores import (
     _scores,
     score_fit_rules,
 )
+from .._threads import single_threaded
 
 __all__ = ["centred_rows", "refine_unmixing"]
 
@@ -72,13 +73,23 @@ def _components(chunk, center, M):
     return M.to(torch.float32) @ centred_rows(chunk, center).T
 
 
+def _cross_moment(phi, Y):
+    """``phi @ Y.T`` (m, m) of two (m, r) tensors, float64, summed over the
+    rows on one thread: a threaded BLAS may split a long sum between its
+    threads (on some CPUs it does for these shapes), and its last places then
+    change with their number, a difference the refinement grows where the
+    likelihood is nearly flat."""
+    with single_threaded(phi.device, blas=False, torch_threads=True):
+        return (phi @ Y.T).double()
+
+
 def _score_covariance(X, center, M, knots, slopes, intercepts):
     """``E[phi(y) y^T]`` over all rows of ``X`` with ``y = M (x - center)``,
     float64."""
 
     def moment(chunk):
         Y = _components(chunk, center, M)
-        return (_scores(Y, knots, slopes, intercepts) @ Y.T).double()
+        return _cross_moment(_scores(Y, knots, slopes, intercepts), Y)
 
     return _row_sum(X, moment) / X.shape[0]
 
@@ -100,7 +111,7 @@ def _scale_and_correlation(Y):
     r = Y.shape[1]
     scale = torch.linalg.vector_norm(Y, dim=1, dtype=torch.float64) / math.sqrt(r)
     some = Y[:, :: -(-r // _COLLAPSE_ROWS)].double()
-    C = some @ some.T
+    C = _cross_moment(some, some)
     norm = C.diagonal().sqrt()
     correlation = (C / norm[:, None] / norm).fill_diagonal_(0.0)
     return scale, float(correlation.abs().max())
@@ -296,7 +307,7 @@ def refine_unmixing(
         )
         if all_rows:
             phi = _scores(Y, knots, slopes, intercepts, index)
-            G = (phi @ Y.T).double() / n
+            G = _cross_moment(phi, Y) / n
         else:
             G = _score_covariance(X, center, M, knots, slopes, intercepts)
         E = _newton_step(G, curvature, min_curvature)
