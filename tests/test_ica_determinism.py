@@ -60,8 +60,9 @@ def test_refinement_sums_over_rows_the_same_on_one_and_two_threads():
     # The estimating equations' moment sums 200,000 rows in one product. On
     # one of our machines (an Intel Xeon with AVX-512) torch's BLAS split that
     # sum between two threads, and the fits of the 31-channel EEG with one and
-    # two threads then differed by 1.3 (of a largest entry of 9); on one
-    # thread the sum has one order.
+    # two threads then differed by 1.27 in an entry of the unmixing of the
+    # white data (whose largest entry is 0.92); on one thread the sum has one
+    # order.
     generator = torch.Generator().manual_seed(0)
     Y = torch.randn(31, 200_000, generator=generator)
     phi = torch.tanh(Y)
